@@ -1,0 +1,203 @@
+/*
+ * kvlm.h - the public C API of kvlm, an inference engine built around the
+ * KV cache.
+ *
+ * Conventions (they hold for every function below):
+ *   - Handles are opaque. Every constructor has a matching *_free(), which
+ *     accepts NULL.
+ *   - Parameter structs are obtained from kvlm_*_default_params() and then
+ *     edited, so that new fields keep old callers working.
+ *   - Functions that can fail return a kvlm_status. On failure the calling
+ *     thread's kvlm_last_error() names what was wrong (file, field, offset,
+ *     or argument). Library code never exits or aborts on bad input.
+ *   - Token ranges are half-open [p0, p1).
+ *   - Logits are float32, one row of n_vocab values per token.
+ *
+ * Ownership: a kvlm_context borrows its kvlm_model (the model must outlive
+ * it); a kvlm_session borrows its kvlm_context.
+ */
+#ifndef KVLM_H
+#define KVLM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------
+ * Status codes
+ *
+ *    0  KVLM_OK               success
+ *   -1  KVLM_ERR_INVALID_ARG  a caller-supplied argument is invalid
+ *   -2  KVLM_ERR_IO           a file could not be opened, read, or mapped
+ *   -3  KVLM_ERR_FORMAT       a file or value is malformed (bad magic,
+ *                             truncated, out-of-range field, ...)
+ *   -4  KVLM_ERR_UNSUPPORTED  well-formed but not supported (architecture,
+ *                             tensor type, rope type, ...)
+ *   -5  KVLM_ERR_NOMEM        a host allocation failed
+ *   -6  KVLM_ERR_KV_FULL      no free KV block within the memory budget; the
+ *                             caller may free sessions and retry
+ *   -7  KVLM_ERR_CONTEXT_FULL the sequence would exceed the context length
+ *   -8  KVLM_ERR_INTERNAL     an internal invariant failed (a bug)
+ * ------------------------------------------------------------------------- */
+typedef enum kvlm_status {
+    KVLM_OK = 0,
+    KVLM_ERR_INVALID_ARG = -1,
+    KVLM_ERR_IO = -2,
+    KVLM_ERR_FORMAT = -3,
+    KVLM_ERR_UNSUPPORTED = -4,
+    KVLM_ERR_NOMEM = -5,
+    KVLM_ERR_KV_FULL = -6,
+    KVLM_ERR_CONTEXT_FULL = -7,
+    KVLM_ERR_INTERNAL = -8,
+} kvlm_status;
+
+/* Message describing the calling thread's most recent failure ("" if none). */
+const char *kvlm_last_error(void);
+/* Short constant name of a status code, e.g. "KVLM_ERR_FORMAT". */
+const char *kvlm_status_name(kvlm_status s);
+
+/* Version string of the library, e.g. "0.1.0". */
+const char *kvlm_version(void);
+
+/* ---------------------------------------------------------------------------
+ * Models
+ * ------------------------------------------------------------------------- */
+typedef struct kvlm_model kvlm_model;
+
+typedef enum kvlm_arch {
+    KVLM_ARCH_GPT2 = 0,
+    KVLM_ARCH_LLAMA = 1, /* Llama 2/3, Mistral and compatible */
+    KVLM_ARCH_QWEN2 = 2, /* Qwen2 / Qwen2.5 (QKV bias) */
+} kvlm_arch;
+
+/* Progress callback for long loads: done/total in bytes. Return false to
+ * cancel the load (it then fails with KVLM_ERR_INVALID_ARG). */
+typedef bool (*kvlm_progress_fn)(uint64_t done, uint64_t total, void *user);
+
+typedef struct kvlm_model_params {
+    kvlm_progress_fn progress; /* may be NULL */
+    void *progress_user;
+} kvlm_model_params;
+
+kvlm_model_params kvlm_model_default_params(void);
+
+/* Loads a model from a .gguf file or from a Hugging Face folder holding
+ * config.json and model.safetensors (or sharded safetensors with
+ * model.safetensors.index.json). */
+kvlm_status kvlm_model_load(const char *path, const kvlm_model_params *params,
+                            kvlm_model **out);
+void kvlm_model_free(kvlm_model *model);
+
+/* Tensor element types, numbered as in GGUF. */
+typedef enum kvlm_dtype {
+    KVLM_DTYPE_F32 = 0,
+    KVLM_DTYPE_F16 = 1,
+    KVLM_DTYPE_Q4_0 = 2,
+    KVLM_DTYPE_Q8_0 = 8,
+    KVLM_DTYPE_Q4_K = 12,
+    KVLM_DTYPE_Q5_K = 13,
+    KVLM_DTYPE_Q6_K = 14,
+    KVLM_DTYPE_Q8_K = 15, /* activations only, never a weight type here */
+    KVLM_DTYPE_BF16 = 30,
+} kvlm_dtype;
+
+/* Name of a dtype ("f32", "q4_K", ...) or NULL if kvlm does not know it. */
+const char *kvlm_dtype_name(kvlm_dtype t);
+
+typedef struct kvlm_model_info {
+    kvlm_arch arch;
+    const char *arch_name;   /* "gpt2", "llama", "qwen2" */
+    const char *format;      /* "gguf" or "safetensors" */
+    int n_layers;
+    int n_embd;              /* hidden size */
+    int n_heads;
+    int n_kv_heads;
+    int head_dim;
+    int n_ff;                /* MLP inner size */
+    int n_vocab;
+    int n_ctx_train;         /* trained context length */
+    float rope_theta;        /* 0 for GPT-2 */
+    float norm_eps;
+    uint64_t n_params;       /* number of weights */
+    uint64_t file_bytes;     /* total size of the model file(s) */
+    uint64_t weight_bytes;   /* bytes of tensor data */
+    int n_tensors;
+} kvlm_model_info;
+
+void kvlm_model_get_info(const kvlm_model *model, kvlm_model_info *out);
+
+/* Number of tensors; name, dtype, shape (ne[0] innermost, as in GGUF) of
+ * tensor i in [0, n). Returns false for i out of range. */
+bool kvlm_model_tensor(const kvlm_model *model, int i, const char **name,
+                       kvlm_dtype *dtype, int64_t ne[4], int *n_dims);
+
+/* SHA-256 fingerprint over the architecture hyperparameters, the tokenizer
+ * metadata and every tensor's name, type, shape and data. It identifies the
+ * model for persistent caches. Computed on first call (it reads all weights
+ * once), then cached in the model. */
+kvlm_status kvlm_model_fingerprint(kvlm_model *model, uint8_t out[32]);
+
+/* KV cache bytes per token for a KV dtype:
+ * 2 * n_layers * n_kv_heads * head_dim * bytes-per-element. */
+uint64_t kvlm_model_kv_bytes_per_token(const kvlm_model *model, kvlm_dtype kv_type);
+
+/* ---------------------------------------------------------------------------
+ * Contexts: thread pool, scratch memory and the KV block pool for a model.
+ * ------------------------------------------------------------------------- */
+typedef struct kvlm_context kvlm_context;
+
+typedef struct kvlm_context_params {
+    int n_threads;          /* 0: number of online CPUs */
+    int n_ctx;              /* max tokens per sequence; 0: model's trained length */
+    int n_batch;            /* max tokens per forward pass (prefill chunk); default 512 */
+    kvlm_dtype kv_type;     /* KVLM_DTYPE_F32 (default), F16, BF16 or Q8_0 */
+    int kv_block_size;      /* tokens per KV block; default 16 */
+    uint64_t kv_memory_bytes; /* KV pool budget; 0: enough for one n_ctx sequence */
+} kvlm_context_params;
+
+kvlm_context_params kvlm_context_default_params(void);
+
+kvlm_status kvlm_context_create(kvlm_model *model, const kvlm_context_params *params,
+                                kvlm_context **out);
+void kvlm_context_free(kvlm_context *ctx);
+
+/* The effective parameters (defaults resolved). */
+kvlm_context_params kvlm_context_get_params(const kvlm_context *ctx);
+
+/* ---------------------------------------------------------------------------
+ * Sessions: one token sequence and its KV cache (the C counterpart of
+ * Hugging Face's past_key_values).
+ * ------------------------------------------------------------------------- */
+typedef struct kvlm_session kvlm_session;
+
+kvlm_status kvlm_session_create(kvlm_context *ctx, kvlm_session **out);
+void kvlm_session_free(kvlm_session *s);
+
+typedef enum kvlm_logits_mode {
+    KVLM_LOGITS_NONE = 0, /* compute no logits */
+    KVLM_LOGITS_LAST = 1, /* logits of the last token: n_vocab floats */
+    KVLM_LOGITS_ALL = 2,  /* logits of every token: n * n_vocab floats */
+} kvlm_logits_mode;
+
+/* Appends tokens [0, n) to the session, computing their K/V (in chunks of at
+ * most n_batch tokens) and the logits asked for into `logits`.
+ * Returns KVLM_ERR_CONTEXT_FULL if the session would exceed n_ctx and
+ * KVLM_ERR_KV_FULL if the block pool is exhausted; in both cases the session
+ * is left as it was before the call. */
+kvlm_status kvlm_session_eval(kvlm_session *s, const int32_t *tokens, int n,
+                              kvlm_logits_mode mode, float *logits);
+
+/* Number of tokens whose K/V the session holds. */
+int kvlm_session_n_tokens(const kvlm_session *s);
+
+/* Rewinds the session to its first n tokens, releasing later KV blocks. */
+kvlm_status kvlm_session_truncate(kvlm_session *s, int n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KVLM_H */

@@ -1,0 +1,135 @@
+/*
+ * kernels.h - the numeric kernels every forward pass goes through: tensor
+ * element types (block layouts as in GGUF), dequantization, activation
+ * quantization, dot products, and the row-wise ops of a transformer layer.
+ *
+ * Each kernel has a scalar reference (src/kernels/ref/) and may have AVX2 and
+ * AVX-512 variants (src/kernels/x86/); kvlm_kernels() picks the best one the
+ * CPU supports at first use. Tests compare every variant against the
+ * reference.
+ *
+ * Bit-exactness contract (see docs/ARCHITECTURE.md): for a fixed ISA level,
+ *   - vec_dot(w_row, x_row) depends only on those two rows and reduces over
+ *     the row in one fixed order;
+ *   - quantize_act(x_row) depends only on that row;
+ *   - every row-wise op depends only on its own row.
+ * Therefore a matmul computed element by element (or by any tiling that
+ * keeps each element's reduction order) gives the same bits whatever the
+ * number of rows in the batch or the number of threads.
+ */
+#ifndef KVLM_KERNELS_H
+#define KVLM_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#include "kvlm.h"
+
+/* Block sizes (elements per block) of the block-quantized types. */
+#define KVLM_QK4_0 32
+#define KVLM_QK8_0 32
+#define KVLM_QK_K 256
+
+typedef struct kvlm_dtype_traits {
+    const char *name;        /* "f32", "q4_K", ... */
+    int block_elems;         /* elements per block (1 for float types) */
+    size_t block_bytes;      /* bytes per block */
+    kvlm_dtype act_type;     /* the form vec_dot wants the activation row in:
+                                F32, Q8_0 or Q8_K */
+    bool is_weight_type;     /* may appear as a model weight */
+} kvlm_dtype_traits;
+
+/* Traits of t, or NULL if kvlm does not support t. */
+const kvlm_dtype_traits *kvlm_dtype_traits_get(kvlm_dtype t);
+
+/* Bytes of a row of n elements of type t; 0 if n is not a multiple of the
+ * block size or t unknown. */
+size_t kvlm_dtype_row_bytes(kvlm_dtype t, int64_t n);
+
+/* f16 / bf16 <-> f32 scalar conversions (bf16 rounding: nearest-even, NaN kept). */
+float kvlm_f16_to_f32(uint16_t h);
+uint16_t kvlm_f32_to_f16(float f);
+float kvlm_bf16_to_f32(uint16_t h);
+uint16_t kvlm_f32_to_bf16(float f);
+
+typedef enum kvlm_isa {
+    KVLM_ISA_REF = 0,    /* portable scalar C: the oracle */
+    KVLM_ISA_AVX2 = 1,   /* AVX2 + FMA + F16C */
+    KVLM_ISA_AVX512 = 2, /* AVX-512 F/BW/VL/DQ (+VNNI, +BF16 where present) */
+} kvlm_isa;
+
+/* Per-ISA kernel table. Function pointers taking a dtype handle every
+ * supported weight/KV type; n is a multiple of the type's block size. */
+typedef struct kvlm_kernel_ops {
+    kvlm_isa isa;
+    const char *name;        /* "ref", "avx2", "avx512" */
+
+    /* dst[0..n) = dequantized src row of type t. */
+    void (*dequantize_row)(kvlm_dtype t, const void *src, float *dst, int64_t n);
+
+    /* Convert an f32 activation row to act_type (F32: copy, F16, BF16, Q8_0,
+     * Q8_K) so that vec_dot can consume it. Also used to store K/V rows. */
+    void (*quantize_row)(kvlm_dtype act_type, const float *src, void *dst, int64_t n);
+
+    /* sum_i w[i] * x[i] over n elements, w of type wt, x of type
+     * traits(wt)->act_type as produced by quantize_row. */
+    float (*vec_dot)(kvlm_dtype wt, int64_t n, const void *w, const void *x);
+
+    /* y[0..n) += a * dequant(v) for a row v of type t (F32, F16, BF16, Q8_0):
+     * attention's V accumulation. */
+    void (*vec_mad)(kvlm_dtype t, int64_t n, const void *v, float a, float *y);
+
+    /* Row-wise ops. All operate on one row of n floats. */
+    /* y = x / sqrt(mean(x^2) + eps) * w            (w may be NULL: no scale) */
+    void (*rmsnorm)(int64_t n, const float *x, const float *w, float eps, float *y);
+    /* y = (x - mean) / sqrt(var + eps) * w + b     (biased variance) */
+    void (*layernorm)(int64_t n, const float *x, const float *w, const float *b,
+                      float eps, float *y);
+    /* y[i] = silu(g[i]) * u[i] */
+    void (*swiglu)(int64_t n, const float *g, const float *u, float *y);
+    /* y[i] = gelu_tanh(x[i]) (the GPT-2 "gelu_new" approximation) */
+    void (*gelu)(int64_t n, const float *x, float *y);
+    /* y[i] += x[i] */
+    void (*add)(int64_t n, const float *x, float *y);
+} kvlm_kernel_ops;
+
+/* Best kernels for this CPU (selected once; thread-safe). The environment
+ * variable KVLM_ISA=ref|avx2|avx512 lowers the choice, for testing. */
+const kvlm_kernel_ops *kvlm_kernels(void);
+/* Kernels of one ISA level, or NULL if this CPU or build lacks it. */
+const kvlm_kernel_ops *kvlm_kernels_get(kvlm_isa isa);
+
+/* Per-ISA tables, defined in ref/ and x86/. */
+extern const kvlm_kernel_ops kvlm_kernels_ref;
+const kvlm_kernel_ops *kvlm_kernels_avx2(void);   /* NULL if not compiled in */
+const kvlm_kernel_ops *kvlm_kernels_avx512(void); /* NULL if not compiled in */
+
+/* ---------------------------------------------------------------------------
+ * Matrix multiplication: Y[m][n_out] = X[m][n_in] . W^T for a weight W of
+ * n_out rows of n_in elements of type w->type.
+ * ------------------------------------------------------------------------- */
+typedef struct kvlm_weight {
+    kvlm_dtype type;
+    int64_t n_in;            /* elements per row (GGUF ne[0]) */
+    int64_t n_out;           /* rows (GGUF ne[1]) */
+    size_t row_bytes;        /* kvlm_dtype_row_bytes(type, n_in) */
+    const void *data;        /* n_out rows, row_bytes apart */
+} kvlm_weight;
+
+struct kvlm_threadpool;
+
+/* Bytes of scratch kvlm_matmul needs for m rows of X against w. */
+size_t kvlm_matmul_scratch_bytes(const kvlm_weight *w, int64_t m);
+
+/* Y = X . W^T (+ bias if bias != NULL, bias[n_out] f32). X is m rows of
+ * n_in floats, ldx floats apart; Y is m rows of n_out floats, ldy apart.
+ * scratch holds kvlm_matmul_scratch_bytes(w, m) bytes (64-byte aligned).
+ * Threads split rows and columns, never the reduction: each Y element is
+ * exactly ops->vec_dot(w_row, quantize_row(x_row)) (+ bias). */
+void kvlm_matmul(struct kvlm_threadpool *tp, const kvlm_kernel_ops *ops,
+                 const kvlm_weight *w, const float *bias,
+                 const float *x, int64_t ldx, int64_t m,
+                 float *y, int64_t ldy, void *scratch);
+
+#endif /* KVLM_KERNELS_H */

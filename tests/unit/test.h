@@ -1,0 +1,55 @@
+/*
+ * test.h - the tiny assertion layer shared by kvlm's C tests.
+ *
+ * CHECK(cond, fmt, ...) records a failure with file:line and a message and
+ * continues; TEST_MAIN_END prints "test_x: N checks, M failed" and returns
+ * non-zero if anything failed. Fixture paths come from $KVLM_FIXTURES (set
+ * by CTest); conformance data from $KVLM_CONFORMANCE_DIR (tests skip with a
+ * message when it is unset).
+ */
+#ifndef KVLM_TEST_H
+#define KVLM_TEST_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int test_checks, test_failed;
+
+#define CHECK(cond, ...)                                                     \
+    do {                                                                     \
+        test_checks++;                                                       \
+        if (!(cond)) {                                                       \
+            test_failed++;                                                   \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, \
+                    #cond);                                                  \
+            fprintf(stderr, __VA_ARGS__);                                    \
+            fputc('\n', stderr);                                             \
+        }                                                                    \
+    } while (0)
+
+/* Stops the test program (for failures that make further checks useless). */
+#define REQUIRE(cond, ...)                                                   \
+    do {                                                                     \
+        CHECK(cond, __VA_ARGS__);                                            \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "aborting this test program\n");                 \
+            return 1;                                                        \
+        }                                                                    \
+    } while (0)
+
+#define TEST_MAIN_END(name)                                                  \
+    do {                                                                     \
+        printf("%s: %d checks, %d failed\n", name, test_checks, test_failed); \
+        return test_failed ? 1 : 0;                                          \
+    } while (0)
+
+/* Path under the fixture folder, in a static buffer per call site. */
+static inline const char *fixture_path(char *buf, size_t n, const char *rel)
+{
+    const char *dir = getenv("KVLM_FIXTURES");
+    snprintf(buf, n, "%s/%s", dir ? dir : "tests/fixtures", rel);
+    return buf;
+}
+
+#endif /* KVLM_TEST_H */
