@@ -33,7 +33,13 @@ kvlm_status kvlm_fail_prefix(kvlm_status code, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, g_err, sizeof old);
-    snprintf(g_err, sizeof g_err, "%s: %s", prefix, old);
+    size_t np = strlen(prefix), no = strlen(old);
+    if (np > sizeof g_err - 3) np = sizeof g_err - 3;
+    memcpy(g_err, prefix, np);
+    memcpy(g_err + np, ": ", 2);
+    if (no > sizeof g_err - np - 3) no = sizeof g_err - np - 3;
+    memcpy(g_err + np + 2, old, no);
+    g_err[np + 2 + no] = 0;
     return code;
 }
 

@@ -1,0 +1,126 @@
+/*
+ * cmd_bench.c - `kvlm bench forward -m MODEL [--threads N] [--prompt 512]
+ * [--gen 128] [--reps R] [--kv-type T] [--json]`: prefill tokens/s for a
+ * prompt of random token ids (one session eval, chunked by --batch) and
+ * decode tokens/s for single-token steps after it, median over R
+ * repetitions after one untimed warm-up (which pages the weights in).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+#define USAGE "usage: kvlm bench forward -m MODEL [--threads N] [--prompt N] [--gen N] [--reps N] [--batch N] [--kv-type T] [--json]\n"
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int bench_forward(int argc, char **argv)
+{
+    const char *path = NULL;
+    long long prompt = 512, gen = 128, reps = 3, x;
+    bool json = false;
+    kvlm_context_params cp = kvlm_context_default_params();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && v) path = argv[++i];
+        else if (!strcmp(a, "--json")) json = true;
+        else if ((!strcmp(a, "--threads") || !strcmp(a, "-t")) && v && cli_parse_int(v, 1, 1024, &x)) { cp.n_threads = (int)x; i++; }
+        else if (!strcmp(a, "--prompt") && v && cli_parse_int(v, 1, 1 << 20, &prompt)) i++;
+        else if (!strcmp(a, "--gen") && v && cli_parse_int(v, 0, 1 << 20, &gen)) i++;
+        else if (!strcmp(a, "--reps") && v && cli_parse_int(v, 1, 1000, &reps)) i++;
+        else if (!strcmp(a, "--batch") && v && cli_parse_int(v, 1, 65536, &x)) { cp.n_batch = (int)x; i++; }
+        else if (!strcmp(a, "--kv-type") && v && cli_parse_kv_type(v, &cp.kv_type)) i++;
+        else {
+            fprintf(stderr, "kvlm bench forward: invalid option '%s'\n" USAGE, a);
+            return 2;
+        }
+    }
+    if (!path) { fprintf(stderr, USAGE); return 2; }
+    kvlm_model *m = cli_load_model("bench", path);
+    if (!m) return 1;
+    kvlm_model_info in;
+    kvlm_model_get_info(m, &in);
+    cp.n_ctx = (int)(prompt + gen);
+    kvlm_context *ctx = NULL;
+    kvlm_status st = kvlm_context_create(m, &cp, &ctx);
+    if (st) {
+        fprintf(stderr, "kvlm bench: %s\n", kvlm_last_error());
+        kvlm_model_free(m);
+        return 1;
+    }
+    cp = kvlm_context_get_params(ctx);
+    int32_t *toks = malloc((size_t)prompt * sizeof *toks);
+    float *logits = malloc((size_t)in.n_vocab * sizeof *logits);
+    double *pp = calloc((size_t)reps, sizeof *pp), *tg = calloc((size_t)reps, sizeof *tg);
+    int rc = 0;
+    uint32_t rng = 12345;
+    for (long long i = 0; i < prompt; i++) {
+        rng = rng * 1664525u + 1013904223u;
+        toks[i] = (int32_t)((rng >> 8) % (uint32_t)in.n_vocab);
+    }
+    for (long long r = -1; r < reps && !rc; r++) {
+        kvlm_session *s = NULL;
+        if ((st = kvlm_session_create(ctx, &s))) { rc = 1; break; }
+        if (!json && r >= 0) fprintf(stderr, "\rbench: repetition %lld/%lld", r + 1, reps);
+        double t0 = cli_now();
+        st = kvlm_session_eval(s, toks, r < 0 ? (int)(prompt < 16 ? prompt : 16) : (int)prompt,
+                               KVLM_LOGITS_LAST, logits);
+        double t1 = cli_now();
+        int32_t tok = toks[0];
+        for (long long g = 0; g < gen && !st && r >= 0; g++) {
+            st = kvlm_session_eval(s, &tok, 1, KVLM_LOGITS_LAST, logits);
+            tok = (int32_t)((tok * 7 + 1) % in.n_vocab);
+        }
+        double t2 = cli_now();
+        kvlm_session_free(s);
+        if (st) { fprintf(stderr, "\nkvlm bench: %s\n", kvlm_last_error()); rc = 1; break; }
+        if (r >= 0) {
+            pp[r] = (double)prompt / (t1 - t0);
+            tg[r] = gen ? (double)gen / (t2 - t1) : 0;
+        }
+    }
+    if (!json && !rc) fprintf(stderr, "\n");
+    if (!rc) {
+        qsort(pp, (size_t)reps, sizeof *pp, cmp_d);
+        qsort(tg, (size_t)reps, sizeof *tg, cmp_d);
+        double ppm = pp[reps / 2], tgm = tg[reps / 2];
+        const char *kvn = kvlm_dtype_name(cp.kv_type);
+        if (json) {
+            printf("{\"model\": ");
+            cli_json_string(path);
+            printf(", \"architecture\": \"%s\", \"n_params\": %llu, \"weight_bytes\": %llu, \"threads\": %d, "
+                   "\"prompt_tokens\": %lld, \"gen_tokens\": %lld, \"reps\": %lld, \"kv_type\": \"%s\", "
+                   "\"prefill_tokens_per_s\": %.3f, \"decode_tokens_per_s\": %.3f}\n",
+                   in.arch_name, (unsigned long long)in.n_params, (unsigned long long)in.weight_bytes,
+                   cp.n_threads, prompt, gen, reps, kvn, ppm, tgm);
+        } else {
+            printf("model %s (%s, %.1f M params, %.1f MiB weights), %d threads, KV %s\n", path, in.arch_name,
+                   (double)in.n_params / 1e6, (double)in.weight_bytes / 1048576.0, cp.n_threads, kvn);
+            printf("prefill %lld tokens: %8.2f tokens/s   (median of %lld)\n", prompt, ppm, reps);
+            printf("decode  %lld tokens: %8.2f tokens/s\n", gen, tgm);
+        }
+    }
+    free(pp);
+    free(tg);
+    free(toks);
+    free(logits);
+    kvlm_context_free(ctx);
+    kvlm_model_free(m);
+    return rc;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, USAGE);
+        return 2;
+    }
+    if (strcmp(argv[1], "forward") == 0) return bench_forward(argc - 1, argv + 1);
+    fprintf(stderr, "kvlm bench: unknown benchmark '%s' (available: forward)\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,49 @@
+/*
+ * main.c - the `kvlm` program: dispatches to one subcommand per file.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "kvlm %s - LLM inference built around the KV cache\n"
+            "\n"
+            "usage: kvlm <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  inspect MODEL [--json] [--tensors]   architecture, sizes, tensor types, KV bytes/token\n"
+            "  logits -m MODEL --tokens \"1 2 3\" --out FILE\n"
+            "                                       float32 logits [n_tokens x n_vocab]\n"
+            "  bench forward -m MODEL [--threads N] [--prompt 512] [--gen 128] [--json]\n"
+            "                                       prefill and decode tokens/s\n"
+            "\n"
+            "MODEL is a .gguf file or a Hugging Face folder (config.json + *.safetensors).\n"
+            "See docs/CLI.md for every option.\n",
+            kvlm_version());
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "inspect") == 0) return cmd_inspect(argc - 1, argv + 1);
+    if (strcmp(cmd, "logits") == 0) return cmd_logits(argc - 1, argv + 1);
+    if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("kvlm %s\n", kvlm_version());
+        return 0;
+    }
+    fprintf(stderr, "kvlm: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}

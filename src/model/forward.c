@@ -1,0 +1,257 @@
+/*
+ * forward.c - the stages every architecture shares: KV stores through the
+ * block table, RoPE, causal attention over cached K/V, the residual add and
+ * the logits head; plus kvlm_forward(), which validates a batch and runs
+ * the architecture's body.
+ *
+ * Bit-exactness: every stage computes each output row from its own inputs
+ * only, in a fixed order:
+ *   - attention for (token i, head h) reduces over keys 0..pos[i] in
+ *     position order: scores via vec_dot, one max, exp, one running sum,
+ *     then V rows accumulated with vec_mad in position order. Nothing
+ *     depends on how many tokens the batch holds or which thread runs it;
+ *   - work is split between threads by whole rows / (token, head) items.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "engine/context.h"
+#include "model/forward.h"
+
+/* ---- KV store ------------------------------------------------------------ */
+
+typedef struct store_task {
+    kvlm_context *ctx;
+    const kvlm_fwd_batch *b;
+    int l;
+    const float *k, *v;
+    int64_t ldk, ldv;
+} store_task;
+
+static void store_fn(void *arg, int ith, int nth)
+{
+    store_task *t = arg;
+    const kvlm_block_pool *p = t->ctx->pool;
+    const kvlm_kernel_ops *ops = t->ctx->ops;
+    int hd = p->head_dim, nkv = p->n_kv_heads;
+    long lo, hi;
+    kvlm_split((long)t->b->n * nkv, ith, nth, &lo, &hi);
+    for (long it = lo; it < hi; it++) {
+        int i = (int)(it / nkv), h = (int)(it % nkv);
+        int pos = t->b->pos[i];
+        int32_t blk = t->b->tables[i][pos / p->block_size];
+        int slot = pos % p->block_size;
+        ops->quantize_row(p->kv_type, t->k + i * t->ldk + h * hd, kvlm_kv_row(p, blk, t->l, 0, h, slot), hd);
+        ops->quantize_row(p->kv_type, t->v + i * t->ldv + h * hd, kvlm_kv_row(p, blk, t->l, 1, h, slot), hd);
+    }
+}
+
+void kvlm_fwd_store_kv(kvlm_context *ctx, const kvlm_fwd_batch *b, int l, const float *k,
+                       int64_t ldk, const float *v, int64_t ldv)
+{
+    store_task t = {ctx, b, l, k, v, ldk, ldv};
+    kvlm_threadpool_run(ctx->tp, store_fn, &t);
+}
+
+/* ---- RoPE ---------------------------------------------------------------- */
+
+typedef struct rope_task {
+    kvlm_context *ctx;
+    const kvlm_fwd_batch *b;
+    float *q, *k;
+    int64_t ldq, ldk;
+} rope_task;
+
+static void rope_head(kvlm_rope_style style, int hd, const float *cs, const float *sn, float *x)
+{
+    int half = hd / 2;
+    if (style == KVLM_ROPE_NORM) {
+        for (int i = 0; i < half; i++) {
+            float x0 = x[2 * i], x1 = x[2 * i + 1];
+            x[2 * i] = x0 * cs[i] - x1 * sn[i];
+            x[2 * i + 1] = x1 * cs[i] + x0 * sn[i];
+        }
+    } else {
+        for (int i = 0; i < half; i++) {
+            float x0 = x[i], x1 = x[i + half];
+            x[i] = x0 * cs[i] - x1 * sn[i];
+            x[i + half] = x1 * cs[i] + x0 * sn[i];
+        }
+    }
+}
+
+static void rope_fn(void *arg, int ith, int nth)
+{
+    rope_task *t = arg;
+    const kvlm_model *m = t->ctx->model;
+    int hd = m->info.head_dim, half = hd / 2;
+    float cs[512], sn[512]; /* head_dim <= 1024 (checked at load) */
+    long lo, hi;
+    kvlm_split(t->b->n, ith, nth, &lo, &hi);
+    for (long i = lo; i < hi; i++) {
+        float pos = (float)t->b->pos[i];
+        for (int j = 0; j < half; j++) {
+            /* As Hugging Face: the angle is rounded to float32 first. */
+            float ang = pos * m->rope_freqs[j];
+            cs[j] = cosf(ang);
+            sn[j] = sinf(ang);
+        }
+        for (int h = 0; h < m->info.n_heads; h++) rope_head(m->rope_style, hd, cs, sn, t->q + i * t->ldq + h * hd);
+        for (int h = 0; h < m->info.n_kv_heads; h++) rope_head(m->rope_style, hd, cs, sn, t->k + i * t->ldk + h * hd);
+    }
+}
+
+void kvlm_fwd_rope(kvlm_context *ctx, const kvlm_fwd_batch *b, float *q, int64_t ldq, float *k,
+                   int64_t ldk)
+{
+    rope_task t = {ctx, b, q, k, ldq, ldk};
+    kvlm_threadpool_run(ctx->tp, rope_fn, &t);
+}
+
+/* ---- attention ----------------------------------------------------------- */
+
+typedef struct attn_task {
+    kvlm_context *ctx;
+    const kvlm_fwd_batch *b;
+    int l;
+    const float *q;
+    float *out;
+    int64_t ldq, ldo;
+} attn_task;
+
+static void attn_fn(void *arg, int ith, int nth)
+{
+    attn_task *t = arg;
+    kvlm_context *ctx = t->ctx;
+    const kvlm_block_pool *p = ctx->pool;
+    const kvlm_kernel_ops *ops = ctx->ops;
+    const kvlm_model *m = ctx->model;
+    int hd = m->info.head_dim, nh = m->info.n_heads, group = nh / m->info.n_kv_heads;
+    int bs = p->block_size;
+    kvlm_dtype kt = p->kv_type;
+    kvlm_dtype act = kvlm_dtype_traits_get(kt)->act_type;
+    float *scores = ctx->ts[ith].scores;
+    void *qact = ctx->ts[ith].qact;
+    float scale = 1.0f / sqrtf((float)hd);
+    long lo, hi;
+    kvlm_split((long)t->b->n * nh, ith, nth, &lo, &hi);
+    for (long it = lo; it < hi; it++) {
+        int i = (int)(it / nh), h = (int)(it % nh), kvh = h / group;
+        int pos = t->b->pos[i];
+        const int32_t *table = t->b->tables[i];
+        int start = 0;
+        if (m->sliding_window > 0 && pos >= m->sliding_window) start = pos - m->sliding_window + 1;
+        ops->quantize_row(act, t->q + i * t->ldq + h * hd, qact, hd);
+        float mx = -INFINITY;
+        for (int j = start; j <= pos; j++) {
+            const uint8_t *krow = kvlm_kv_row(p, table[j / bs], t->l, 0, kvh, j % bs);
+            float s = ops->vec_dot(kt, hd, krow, qact) * scale;
+            scores[j] = s;
+            if (s > mx) mx = s;
+        }
+        float sum = 0.0f;
+        for (int j = start; j <= pos; j++) {
+            float e = expf(scores[j] - mx);
+            scores[j] = e;
+            sum += e;
+        }
+        float *o = t->out + i * t->ldo + h * hd;
+        memset(o, 0, (size_t)hd * sizeof(float));
+        float inv = 1.0f / sum;
+        for (int j = start; j <= pos; j++) {
+            const uint8_t *vrow = kvlm_kv_row(p, table[j / bs], t->l, 1, kvh, j % bs);
+            ops->vec_mad(kt, hd, vrow, scores[j] * inv, o);
+        }
+    }
+}
+
+void kvlm_fwd_attention(kvlm_context *ctx, const kvlm_fwd_batch *b, int l, const float *q,
+                        int64_t ldq, float *out, int64_t ldo)
+{
+    attn_task t = {ctx, b, l, q, out, ldq, ldo};
+    kvlm_threadpool_run(ctx->tp, attn_fn, &t);
+}
+
+/* ---- residual, logits ---------------------------------------------------- */
+
+typedef struct rows_task {
+    kvlm_context *ctx;
+    int n;
+    float *x;
+    const float *y;
+    const kvlm_fwd_batch *b;
+} rows_task;
+
+static void residual_fn(void *arg, int ith, int nth)
+{
+    rows_task *t = arg;
+    int e = t->ctx->model->info.n_embd;
+    long lo, hi;
+    kvlm_split(t->n, ith, nth, &lo, &hi);
+    for (long i = lo; i < hi; i++) t->ctx->ops->add(e, t->y + i * e, t->x + i * e);
+}
+
+void kvlm_fwd_residual(kvlm_context *ctx, int n, float *x, const float *y)
+{
+    rows_task t = {ctx, n, x, y, NULL};
+    kvlm_threadpool_run(ctx->tp, residual_fn, &t);
+}
+
+static void final_norm_fn(void *arg, int ith, int nth)
+{
+    rows_task *t = arg;
+    const kvlm_model *m = t->ctx->model;
+    int e = m->info.n_embd;
+    long lo, hi;
+    kvlm_split(t->b->n_out, ith, nth, &lo, &hi);
+    for (long j = lo; j < hi; j++) {
+        const float *src = t->y + (int64_t)t->b->out_rows[j] * e;
+        float *dst = t->x + j * e;
+        if (m->info.arch == KVLM_ARCH_GPT2)
+            t->ctx->ops->layernorm(e, src, m->out_norm, m->out_norm_b, m->info.norm_eps, dst);
+        else
+            t->ctx->ops->rmsnorm(e, src, m->out_norm, m->info.norm_eps, dst);
+    }
+}
+
+void kvlm_fwd_logits(kvlm_context *ctx, const kvlm_fwd_batch *b, const float *x)
+{
+    if (b->n_out == 0) return;
+    /* Normed rows go to xn (n_out <= n <= n_batch rows). */
+    rows_task t = {ctx, 0, ctx->xn, x, b};
+    kvlm_threadpool_run(ctx->tp, final_norm_fn, &t);
+    const kvlm_model *m = ctx->model;
+    kvlm_matmul(ctx->tp, ctx->ops, &m->output, NULL, ctx->xn, m->info.n_embd, b->n_out,
+                b->logits, m->info.n_vocab, ctx->mm);
+}
+
+/* ---- entry point --------------------------------------------------------- */
+
+kvlm_status kvlm_forward(kvlm_context *ctx, const kvlm_fwd_batch *b)
+{
+    const kvlm_model *m = ctx->model;
+    if (b->n < 1 || b->n > ctx->p.n_batch)
+        return kvlm_fail(KVLM_ERR_INVALID_ARG, "batch of %d tokens (allowed 1..%d)", b->n, ctx->p.n_batch);
+    if (b->n_out < 0 || b->n_out > b->n || (b->n_out > 0 && !b->logits))
+        return kvlm_fail(KVLM_ERR_INVALID_ARG, "invalid logits request");
+    for (int i = 0; i < b->n; i++) {
+        if (b->tokens[i] < 0 || b->tokens[i] >= m->info.n_vocab)
+            return kvlm_fail(KVLM_ERR_INVALID_ARG, "token %d at index %d is out of range [0, %d)",
+                             b->tokens[i], i, m->info.n_vocab);
+        if (b->pos[i] < 0 || b->pos[i] >= ctx->p.n_ctx)
+            return kvlm_fail(KVLM_ERR_CONTEXT_FULL, "position %d is outside the context of %d tokens",
+                             b->pos[i], ctx->p.n_ctx);
+        if (m->info.arch == KVLM_ARCH_GPT2 && b->pos[i] >= m->info.n_ctx_train)
+            return kvlm_fail(KVLM_ERR_CONTEXT_FULL, "position %d is past GPT-2's %d learned positions",
+                             b->pos[i], m->info.n_ctx_train);
+    }
+    for (int j = 0; j < b->n_out; j++)
+        if (b->out_rows[j] < 0 || b->out_rows[j] >= b->n)
+            return kvlm_fail(KVLM_ERR_INVALID_ARG, "logits row %d is not in the batch", b->out_rows[j]);
+    if (m->info.arch == KVLM_ARCH_GPT2)
+        kvlm_forward_gpt2(ctx, b);
+    else
+        kvlm_forward_llama(ctx, b);
+    return KVLM_OK;
+}
