@@ -574,7 +574,14 @@ static kvlm_status parse_tensors(kvlm_gguf *g, rd *r)
                              (unsigned long long)g->alignment);
         uint64_t start, end;
         if (__builtin_add_overflow(g->data_offset, t->offset, &start) ||
-            __builtin_add_overflow(start, t->nbytes, &end) || end > g->size)
+            __builtin_add_overflow(start, t->nbytes, &end))
+            return kvlm_fail(KVLM_ERR_FORMAT,
+                             "%s: tensor '%s' (info at offset %llu): data offset %llu + %llu "
+                             "bytes (data section at %llu) is far past end of file (%llu bytes)",
+                             nm, tname, (unsigned long long)g->tinfo_off[i],
+                             (unsigned long long)t->offset, (unsigned long long)t->nbytes,
+                             (unsigned long long)g->data_offset, (unsigned long long)g->size);
+        if (end > g->size)
             return kvlm_fail(KVLM_ERR_FORMAT,
                              "%s: tensor '%s' (info at offset %llu): data [%llu, %llu) extends "
                              "past end of file (%llu bytes)", nm, tname,
