@@ -10,6 +10,10 @@
  *     general.alignment, tensors do not overlap, and nbytes matches the
  *     type and shape.
  * Errors name the file, the field and the byte offset.
+ *
+ * Policy details: nested arrays are rejected (KVLM_ERR_UNSUPPORTED), as are
+ * big-endian files and GGUF v1; bool values other than 0/1, empty keys,
+ * duplicate keys and duplicate tensor names are KVLM_ERR_FORMAT.
  */
 #ifndef KVLM_GGUF_H
 #define KVLM_GGUF_H
@@ -84,6 +88,9 @@ void kvlm_gguf_close(kvlm_gguf *g);
 uint32_t kvlm_gguf_version(const kvlm_gguf *g);
 uint64_t kvlm_gguf_file_size(const kvlm_gguf *g);
 uint64_t kvlm_gguf_alignment(const kvlm_gguf *g);
+/* Absolute file offset of the data section (tensor offsets are relative to
+ * it): the end of the tensor infos rounded up to the alignment. */
+uint64_t kvlm_gguf_data_offset(const kvlm_gguf *g);
 const char *kvlm_gguf_path(const kvlm_gguf *g);
 
 int64_t kvlm_gguf_n_kv(const kvlm_gguf *g);
@@ -99,7 +106,7 @@ kvlm_status kvlm_gguf_get_u64(const kvlm_gguf *g, const char *key, uint64_t *out
 kvlm_status kvlm_gguf_get_f32(const kvlm_gguf *g, const char *key, float *out); /* also from FLOAT64 */
 kvlm_status kvlm_gguf_get_bool(const kvlm_gguf *g, const char *key, bool *out);
 kvlm_status kvlm_gguf_get_str(const kvlm_gguf *g, const char *key, kvlm_str *out);
-/* Array of elem_type; *n receives the count. */
+/* Array of elem_type; *out receives the key/value (count in v.arr.n). */
 kvlm_status kvlm_gguf_get_arr(const kvlm_gguf *g, const char *key, kvlm_gguf_type elem_type,
                               const kvlm_gguf_kv **out);
 
@@ -108,8 +115,14 @@ const kvlm_gguf_tensor *kvlm_gguf_tensor_at(const kvlm_gguf *g, int64_t i);
 /* NULL if absent. */
 const kvlm_gguf_tensor *kvlm_gguf_find_tensor(const kvlm_gguf *g, const char *name);
 
-/* Name of a GGML type id ("q4_K", "iq2_xs", ...) or NULL if unknown. */
+/* Name of a GGML type id ("q4_K", "iq2_xs", ...) or NULL if unknown.
+ * Ids of types removed from GGML (4, 5, 31-33, 36-38) get a name ending in
+ * "(removed)"; files using them are rejected with KVLM_ERR_UNSUPPORTED. */
 const char *kvlm_ggml_type_name(uint32_t ggml_type);
+/* Elements per block and bytes per block of a GGML type id. Returns false
+ * (outputs untouched) for unknown and removed ids. Either pointer may be
+ * NULL. */
+bool kvlm_ggml_type_block(uint32_t ggml_type, uint32_t *blck, uint32_t *bytes);
 
 /* true if s equals the NUL-terminated c. */
 bool kvlm_str_eq(kvlm_str s, const char *c);

@@ -10,6 +10,13 @@
  * index must name existing shard files inside the folder, every tensor must
  * be in the shard the index says, and names must be unique across shards.
  * Errors name the file, the tensor/field and the offset.
+ *
+ * Tensors of known dtypes other than F32/F16/BF16 (F64, I8..U64, BOOL,
+ * F8_*, ...) make the open fail with KVLM_ERR_UNSUPPORTED naming the tensor
+ * and dtype (after every format check has passed); an unknown dtype is
+ * KVLM_ERR_FORMAT. Zero-element tensors are allowed (nbytes 0; data then
+ * points at their offset and must not be read). Zip archives and PyTorch
+ * pickles renamed to .safetensors get an error saying what they look like.
  */
 #ifndef KVLM_SAFETENSORS_H
 #define KVLM_SAFETENSORS_H
@@ -43,5 +50,9 @@ int64_t kvlm_st_n_tensors(const kvlm_st_set *s);
 const kvlm_st_tensor *kvlm_st_tensor_at(const kvlm_st_set *s, int64_t i);
 const kvlm_st_tensor *kvlm_st_find(const kvlm_st_set *s, const char *name); /* NULL if absent */
 uint64_t kvlm_st_file_bytes(const kvlm_st_set *s); /* sum over files */
+/* Number of files (1, or the number of distinct shards) and the path of
+ * file i (NULL if out of range); kvlm_st_tensor.file_index indexes these. */
+int kvlm_st_n_files(const kvlm_st_set *s);
+const char *kvlm_st_file_path(const kvlm_st_set *s, int i);
 
 #endif /* KVLM_SAFETENSORS_H */
