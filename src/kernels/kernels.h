@@ -76,6 +76,13 @@ typedef struct kvlm_kernel_ops {
      * traits(wt)->act_type as produced by quantize_row. */
     float (*vec_dot)(kvlm_dtype wt, int64_t n, const void *w, const void *x);
 
+    /* out[k] = vec_dot(wt, n, w + k*w_stride, x) for k = 0..3, bit for bit
+     * (the same per-element reduction, sharing each load of x). May be NULL;
+     * kvlm_matmul then calls vec_dot per element. w: 4 rows, w_stride bytes
+     * apart; x: one act row. */
+    void (*vec_dot4)(kvlm_dtype wt, int64_t n, const void *w, size_t w_stride,
+                     const void *x, float out[4]);
+
     /* y[0..n) += a * dequant(v) for a row v of type t (F32, F16, BF16, Q8_0):
      * attention's V accumulation. */
     void (*vec_mad)(kvlm_dtype t, int64_t n, const void *v, float a, float *y);

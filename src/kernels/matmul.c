@@ -1,0 +1,131 @@
+/*
+ * matmul.c - Y[m][n_out] = X[m][n_in] . W^T (+ bias), multi-threaded.
+ *
+ * Steps: (1) each X row is quantized once into scratch as traits(W)->act_type
+ * (skipped for F32 activations: vec_dot reads X directly, which is what
+ * quantize_row(F32) would copy); threads split the rows. (2) threads split
+ * the output columns (or, when there are few columns and many rows, the
+ * rows) into contiguous static ranges; inside its range a thread walks tiles
+ * of TILE_COLS weight rows x all its X rows so a weight tile stays in cache.
+ *
+ * Invariant (the bit-exactness contract): every Y element is computed by
+ * ops->vec_dot(w_row, xq_row) - or ops->vec_dot4, which is documented to
+ * give the same bits per element - plus bias in one float add. No reduction
+ * is ever split, so Y does not depend on m, tiling or the thread count.
+ */
+#include "core/threadpool.h"
+#include "kernels/kernels.h"
+
+#define TILE_COLS 16
+#define SCRATCH_ALIGN 64
+
+static size_t act_stride(const kvlm_weight *w)
+{
+    const kvlm_dtype_traits *tr = kvlm_dtype_traits_get(w->type);
+    size_t b = kvlm_dtype_row_bytes(tr->act_type, w->n_in);
+    return (b + SCRATCH_ALIGN - 1) / SCRATCH_ALIGN * SCRATCH_ALIGN;
+}
+
+size_t kvlm_matmul_scratch_bytes(const kvlm_weight *w, int64_t m)
+{
+    const kvlm_dtype_traits *tr = kvlm_dtype_traits_get(w->type);
+    if (!tr || tr->act_type == KVLM_DTYPE_F32)
+        return 0;
+    return (size_t)m * act_stride(w);
+}
+
+typedef struct mm_ctx {
+    const kvlm_kernel_ops *ops;
+    const kvlm_weight *w;
+    const float *bias;        /* [n_out] or NULL */
+    const float *x;           /* [m][ldx] */
+    int64_t ldx, m;
+    const uint8_t *xq;        /* [m] rows of act_type, xq_stride bytes apart */
+    size_t xq_stride;
+    kvlm_dtype act;
+    float *y;                 /* [m][ldy] */
+    int64_t ldy;
+    bool split_rows;
+} mm_ctx;
+
+static void quantize_task(void *arg, int ith, int nth)
+{
+    mm_ctx *c = arg;
+    long lo, hi;
+    kvlm_split((long)c->m, ith, nth, &lo, &hi);
+    for (long r = lo; r < hi; r++)
+        c->ops->quantize_row(c->act, c->x + r * c->ldx, (void *)(c->xq + (size_t)r * c->xq_stride),
+                             c->w->n_in);
+}
+
+/* Y[r0..r1)[c0..c1) */
+static void mm_block(const mm_ctx *c, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
+{
+    const kvlm_weight *w = c->w;
+    const uint8_t *wd = w->data;
+    for (int64_t t0 = c0; t0 < c1; t0 += TILE_COLS) {
+        int64_t t1 = t0 + TILE_COLS < c1 ? t0 + TILE_COLS : c1;
+        for (int64_t r = r0; r < r1; r++) {
+            const void *xr = c->xq + (size_t)r * c->xq_stride;
+            float *yr = c->y + r * c->ldy;
+            int64_t col = t0;
+            if (c->ops->vec_dot4) {
+                for (; col + 4 <= t1; col += 4) {
+                    float out[4];
+                    c->ops->vec_dot4(w->type, w->n_in, wd + (size_t)col * w->row_bytes,
+                                     w->row_bytes, xr, out);
+                    for (int k = 0; k < 4; k++)
+                        yr[col + k] = c->bias ? out[k] + c->bias[col + k] : out[k];
+                }
+            }
+            for (; col < t1; col++) {
+                float v = c->ops->vec_dot(w->type, w->n_in, wd + (size_t)col * w->row_bytes, xr);
+                yr[col] = c->bias ? v + c->bias[col] : v;
+            }
+        }
+    }
+}
+
+static void dot_task(void *arg, int ith, int nth)
+{
+    mm_ctx *c = arg;
+    long lo, hi;
+    if (c->split_rows) {
+        kvlm_split((long)c->m, ith, nth, &lo, &hi);
+        mm_block(c, lo, hi, 0, c->w->n_out);
+    } else {
+        /* split in groups of 4 columns so vec_dot4 tiles stay whole */
+        long groups = (long)((c->w->n_out + 3) / 4);
+        kvlm_split(groups, ith, nth, &lo, &hi);
+        int64_t c0 = (int64_t)lo * 4, c1 = (int64_t)hi * 4;
+        if (c1 > c->w->n_out)
+            c1 = c->w->n_out;
+        if (c0 < c1)
+            mm_block(c, 0, c->m, c0, c1);
+    }
+}
+
+void kvlm_matmul(struct kvlm_threadpool *tp, const kvlm_kernel_ops *ops,
+                 const kvlm_weight *w, const float *bias,
+                 const float *x, int64_t ldx, int64_t m,
+                 float *y, int64_t ldy, void *scratch)
+{
+    if (m <= 0 || w->n_out <= 0)
+        return;
+    const kvlm_dtype_traits *tr = kvlm_dtype_traits_get(w->type);
+    int nth = kvlm_threadpool_n_threads(tp);
+    mm_ctx c = {
+        .ops = ops, .w = w, .bias = bias, .x = x, .ldx = ldx, .m = m,
+        .act = tr->act_type, .y = y, .ldy = ldy,
+    };
+    if (tr->act_type == KVLM_DTYPE_F32) {
+        c.xq = (const uint8_t *)x;
+        c.xq_stride = (size_t)ldx * sizeof(float);
+    } else {
+        c.xq = scratch;
+        c.xq_stride = act_stride(w);
+        kvlm_threadpool_run(m > 1 ? tp : NULL, quantize_task, &c);
+    }
+    c.split_rows = m >= nth && w->n_out < (int64_t)TILE_COLS * nth;
+    kvlm_threadpool_run(tp, dot_task, &c);
+}

@@ -1,0 +1,77 @@
+/*
+ * ops_ref.c - scalar reference row ops (rmsnorm, layernorm, swiglu, gelu,
+ * add) and the reference kernel table.
+ *
+ * Each op reads and writes one row of n floats; sums run left to right in
+ * float (norm statistics in double for accuracy, still one fixed order).
+ * y may alias x for every op.
+ */
+#include <math.h>
+
+#include "kernels/kernels_impl.h"
+
+void kvlm_ref_rmsnorm(int64_t n, const float *x, const float *w, float eps, float *y)
+{
+    double ss = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        ss += (double)x[i] * x[i];
+    float scale = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
+    for (int64_t i = 0; i < n; i++)
+        y[i] = w ? (x[i] * scale) * w[i] : x[i] * scale;
+}
+
+void kvlm_ref_layernorm(int64_t n, const float *x, const float *w, const float *b,
+                        float eps, float *y)
+{
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        s += x[i];
+    double mean = s / (double)n, v = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        v += ((double)x[i] - mean) * ((double)x[i] - mean);
+    float scale = (float)(1.0 / sqrt(v / (double)n + (double)eps));
+    float fm = (float)mean;
+    for (int64_t i = 0; i < n; i++) {
+        float t = (x[i] - fm) * scale;
+        if (w)
+            t *= w[i];
+        if (b)
+            t += b[i];
+        y[i] = t;
+    }
+}
+
+void kvlm_ref_swiglu(int64_t n, const float *g, const float *u, float *y)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+void kvlm_ref_gelu(int64_t n, const float *x, float *y)
+{
+    const float c = 0.7978845608028654f; /* sqrt(2/pi) */
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        y[i] = 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
+    }
+}
+
+void kvlm_ref_add(int64_t n, const float *x, float *y)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] += x[i];
+}
+
+const kvlm_kernel_ops kvlm_kernels_ref = {
+    .isa = KVLM_ISA_REF,
+    .name = "ref",
+    .dequantize_row = kvlm_ref_dequantize_row,
+    .quantize_row = kvlm_ref_quantize_row,
+    .vec_dot = kvlm_ref_vec_dot,
+    .vec_mad = kvlm_ref_vec_mad,
+    .rmsnorm = kvlm_ref_rmsnorm,
+    .layernorm = kvlm_ref_layernorm,
+    .swiglu = kvlm_ref_swiglu,
+    .gelu = kvlm_ref_gelu,
+    .add = kvlm_ref_add,
+};

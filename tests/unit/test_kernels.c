@@ -1,0 +1,489 @@
+/*
+ * test_kernels.c - every kernel of every ISA this CPU runs, against the
+ * scalar reference and against independent oracles:
+ *   - f16/bf16 conversions: exhaustive f16 round trip, rounding ties,
+ *     inf/NaN/denormals, and each ISA's F16/BF16 quantize_row bit-identical
+ *     to the scalar conversion (F16C / integer bf16 rounding vs C);
+ *   - dequantize_row vs vectors dequantized by the Python gguf package
+ *     (tests/fixtures/kernels, made by make_kernel_vectors.py): bit-exact;
+ *   - quantize_row: bit-identical across ISAs;
+ *   - vec_dot vs the reference: |isa - ref| <= 1e-5 * sum|w_i*x_i| + 1e-30
+ *     (w, x dequantized); the reference vs a double-precision dot of the
+ *     dequantized rows within the same bound, and vs the unquantized
+ *     activation within the activation quantization error;
+ *   - vec_dot4 bit-identical to vec_dot; vec_mad and row ops vs reference;
+ *   - kvlm_matmul: every element equals vec_dot (+bias) bit for bit, for
+ *     m = 37 at once vs each row alone, and with 1, 2 and 3 threads.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/threadpool.h"
+#include "kernels/kernels.h"
+#include "test.h"
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint32_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 16);
+}
+static float frand(void) { return (float)(rnd() % 2000001) / 1000000.0f - 1.0f; }
+
+static void *xaligned(size_t n) { return aligned_alloc(64, (n + 63) / 64 * 64 + 64); }
+
+static uint32_t fbits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static float bitsf(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+static const kvlm_dtype WEIGHT_TYPES[] = {
+    KVLM_DTYPE_F32, KVLM_DTYPE_F16, KVLM_DTYPE_BF16, KVLM_DTYPE_Q8_0,
+    KVLM_DTYPE_Q4_0, KVLM_DTYPE_Q4_K, KVLM_DTYPE_Q5_K, KVLM_DTYPE_Q6_K,
+};
+#define N_WTYPES (int)(sizeof WEIGHT_TYPES / sizeof WEIGHT_TYPES[0])
+
+/* Random valid row of type t: random bytes with finite f16 scales (K-quants
+ * d/dmin >= 0 small, like real files), or random floats for float types. */
+static void random_row(kvlm_dtype t, void *dst, int64_t n)
+{
+    const kvlm_dtype_traits *tr = kvlm_dtype_traits_get(t);
+    uint8_t *b = dst;
+    if (t == KVLM_DTYPE_F32 || t == KVLM_DTYPE_F16 || t == KVLM_DTYPE_BF16) {
+        float *tmp = malloc((size_t)n * 4);
+        for (int64_t i = 0; i < n; i++)
+            tmp[i] = frand();
+        kvlm_kernels_ref.quantize_row(t, tmp, dst, n);
+        free(tmp);
+        return;
+    }
+    size_t bytes = kvlm_dtype_row_bytes(t, n);
+    for (size_t i = 0; i < bytes; i++)
+        b[i] = (uint8_t)rnd();
+    for (int64_t i = 0; i < n / tr->block_elems; i++) {
+        uint8_t *blk = b + (size_t)i * tr->block_bytes;
+        uint16_t h1 = kvlm_f32_to_f16(frand() * 0.05f), h2 = kvlm_f32_to_f16(fabsf(frand()) * 0.05f);
+        if (t == KVLM_DTYPE_Q8_0 || t == KVLM_DTYPE_Q4_0) {
+            memcpy(blk, &h1, 2);
+        } else if (t == KVLM_DTYPE_Q6_K) {
+            memcpy(blk + 208, &h1, 2);
+        } else {
+            h1 = kvlm_f32_to_f16(fabsf(frand()) * 0.05f);
+            memcpy(blk, &h1, 2);
+            memcpy(blk + 2, &h2, 2);
+        }
+    }
+}
+
+static int n_isas;
+static const kvlm_kernel_ops *isas[3];
+
+/* ---- conversions ---------------------------------------------------------- */
+
+static void test_conversions(void)
+{
+    int bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = kvlm_f16_to_f32((uint16_t)h);
+        bool nan = ((h >> 10) & 0x1F) == 0x1F && (h & 0x3FF);
+        if (nan) {
+            bad += !isnan(f);
+            bad += isnan(f) && !(kvlm_f32_to_f16(f) & 0x200); /* quieted */
+        } else {
+            bad += kvlm_f32_to_f16(f) != h;
+        }
+    }
+    CHECK(bad == 0, "f16 round trip: %d mismatches", bad);
+    CHECK(kvlm_f16_to_f32(0x0001) == 0x1p-24f, "smallest f16 denormal");
+    CHECK(kvlm_f16_to_f32(0x7C00) == INFINITY && kvlm_f16_to_f32(0xFC00) == -INFINITY, "f16 inf");
+    CHECK(kvlm_f32_to_f16(65504.0f) == 0x7BFF, "f16 max");
+    CHECK(kvlm_f32_to_f16(65519.99f) == 0x7BFF, "below the f16 overflow tie");
+    CHECK(kvlm_f32_to_f16(65520.0f) == 0x7C00, "f16 overflow tie rounds to inf");
+    CHECK(kvlm_f32_to_f16(1e10f) == 0x7C00 && kvlm_f32_to_f16(-1e10f) == 0xFC00, "f16 overflow");
+    CHECK(kvlm_f32_to_f16(0x1p-25f) == 0x0000, "tie to even at the smallest denormal -> 0");
+    CHECK(kvlm_f32_to_f16(0x1.000002p-25f) == 0x0001, "just above the tie -> denormal 1");
+    CHECK(kvlm_f32_to_f16(0x3p-25f) == 0x0002, "1.5 denormal ties to even 2");
+    CHECK(kvlm_f32_to_f16(1e-40f) == 0x0000 && kvlm_f32_to_f16(-1e-40f) == 0x8000, "f32 denormal -> +-0");
+    CHECK(kvlm_f32_to_f16(1.0f + 0x1p-11f) == 0x3C00, "1 + half ulp ties to even");
+    CHECK(kvlm_f32_to_f16(1.0f + 0x3p-11f) == 0x3C02, "1 + 1.5 ulp ties to even (up)");
+    CHECK(isnan(kvlm_f16_to_f32(kvlm_f32_to_f16(NAN))), "f16 NaN kept");
+    /* bf16 */
+    CHECK(kvlm_f32_to_bf16(1.0f) == 0x3F80, "bf16 1");
+    CHECK(kvlm_f32_to_bf16(bitsf(0x3F808000)) == 0x3F80, "bf16 tie to even (down)");
+    CHECK(kvlm_f32_to_bf16(bitsf(0x3F818000)) == 0x3F82, "bf16 tie to even (up)");
+    CHECK(kvlm_f32_to_bf16(bitsf(0x3F808001)) == 0x3F81, "bf16 above tie");
+    CHECK(kvlm_f32_to_bf16(INFINITY) == 0x7F80 && kvlm_f32_to_bf16(-INFINITY) == 0xFF80, "bf16 inf");
+    CHECK(kvlm_f32_to_bf16(bitsf(0x7F7FFFFF)) == 0x7F80, "bf16 max float rounds to inf");
+    CHECK(isnan(kvlm_bf16_to_f32(kvlm_f32_to_bf16(bitsf(0x7F800001)))), "bf16 NaN with low payload kept NaN");
+    CHECK(kvlm_f32_to_bf16(bitsf(0x00018000)) == 0x0002, "bf16 denormal rounding");
+    CHECK(kvlm_bf16_to_f32(0x0001) == bitsf(0x00010000), "bf16 denormal exact");
+
+    /* every ISA's F16/BF16 quantize_row (F16C, integer SIMD) == scalar */
+    enum { N = 4096 };
+    float *x = malloc(N * 4);
+    uint16_t *ref = malloc(N * 2), *got = malloc(N * 2);
+    for (int i = 0; i < N; i++) {
+        uint32_t u = rnd() << 16 ^ rnd();
+        x[i] = bitsf(u);                    /* any bit pattern: NaN, inf, denormals */
+        if (i % 3 == 0)
+            x[i] = frand() * 70000.0f;      /* around the f16 range */
+        if (i % 5 == 0)
+            x[i] = frand() * 1e-5f;         /* f16 denormals */
+        if (i % 7 == 0)
+            x[i] = bitsf((fbits(frand()) & ~0x1FFFu) | 0x1000u); /* f16 ties */
+    }
+    for (int k = 0; k < n_isas; k++) {
+        for (int t = 0; t < 2; t++) {
+            kvlm_dtype dt = t ? KVLM_DTYPE_BF16 : KVLM_DTYPE_F16;
+            for (int n = 1; n <= N; n = n * 3 + 1) {
+                kvlm_kernels_ref.quantize_row(dt, x, ref, n);
+                isas[k]->quantize_row(dt, x, got, n);
+                int mism = 0;
+                for (int i = 0; i < n; i++) {
+                    float a = t ? kvlm_bf16_to_f32(ref[i]) : kvlm_f16_to_f32(ref[i]);
+                    float b = t ? kvlm_bf16_to_f32(got[i]) : kvlm_f16_to_f32(got[i]);
+                    if (ref[i] != got[i] && !(isnan(a) && isnan(b)))
+                        mism++;
+                }
+                CHECK(mism == 0, "%s quantize_row %s n=%d: %d mismatches", isas[k]->name,
+                      t ? "bf16" : "f16", n, mism);
+            }
+        }
+    }
+    free(x);
+    free(ref);
+    free(got);
+}
+
+/* ---- dequantize vs the gguf oracle ---------------------------------------- */
+
+static void *read_file(const char *rel, size_t *len)
+{
+    char path[1024];
+    fixture_path(path, sizeof path, rel);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *p = malloc((size_t)n + 1);
+    if (fread(p, 1, (size_t)n, f) != (size_t)n) {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return p;
+}
+
+static void test_dequantize_oracle(void)
+{
+    for (int ti = 0; ti < N_WTYPES; ti++) {
+        kvlm_dtype t = WEIGHT_TYPES[ti];
+        const kvlm_dtype_traits *tr = kvlm_dtype_traits_get(t);
+        char rel[256];
+        size_t nbin, nf32;
+        snprintf(rel, sizeof rel, "kernels/%s.bin", tr->name);
+        void *bin = read_file(rel, &nbin);
+        snprintf(rel, sizeof rel, "kernels/%s.f32", tr->name);
+        float *want = read_file(rel, &nf32);
+        CHECK(bin && want, "fixture for %s missing (run tests/fixtures/make_kernel_vectors.py)", tr->name);
+        if (!bin || !want) {
+            free(bin);
+            free(want);
+            continue;
+        }
+        int64_t n = (int64_t)(nf32 / 4);
+        CHECK(kvlm_dtype_row_bytes(t, n) == nbin, "%s: %zu bytes for %lld elements", tr->name, nbin,
+              (long long)n);
+        float *got = xaligned((size_t)n * 4);
+        for (int k = 0; k < n_isas; k++) {
+            /* whole row, and a short prefix (one block / a few elements) */
+            int64_t lens[2] = {n, tr->block_elems == 1 ? 13 : tr->block_elems};
+            for (int li = 0; li < 2; li++) {
+                memset(got, 0xAB, (size_t)n * 4);
+                isas[k]->dequantize_row(t, bin, got, lens[li]);
+                int mism = 0;
+                for (int64_t i = 0; i < lens[li]; i++)
+                    if (fbits(got[i]) != fbits(want[i]))
+                        mism++;
+                CHECK(mism == 0, "%s dequantize %s n=%lld: %d of %lld differ from gguf", isas[k]->name,
+                      tr->name, (long long)lens[li], mism, (long long)lens[li]);
+                if (li == 1 && lens[1] < n)
+                    CHECK(fbits(got[lens[1]]) == 0xABABABABu, "%s dequantize %s wrote past n",
+                          isas[k]->name, tr->name);
+            }
+        }
+        free(got);
+        free(bin);
+        free(want);
+    }
+}
+
+/* ---- quantize / vec_dot / vec_dot4 ---------------------------------------- */
+
+static void test_vec_dot(void)
+{
+    static const int64_t lens_f[] = {1, 7, 16, 31, 64, 100, 1000, 4099};
+    static const int64_t lens_q[] = {32, 64, 96, 224, 512, 4096};
+    static const int64_t lens_k[] = {256, 512, 768, 2560};
+    for (int ti = 0; ti < N_WTYPES; ti++) {
+        kvlm_dtype t = WEIGHT_TYPES[ti];
+        const kvlm_dtype_traits *tr = kvlm_dtype_traits_get(t);
+        const int64_t *lens = tr->block_elems == 1 ? lens_f : tr->block_elems == 32 ? lens_q : lens_k;
+        int nl = tr->block_elems == 1 ? 8 : tr->block_elems == 32 ? 6 : 4;
+        for (int li = 0; li < nl; li++) {
+            int64_t n = lens[li];
+            size_t wb = kvlm_dtype_row_bytes(t, n);
+            size_t xb = kvlm_dtype_row_bytes(tr->act_type, n);
+            uint8_t *w = xaligned(4 * wb + 2);
+            uint8_t *xq = xaligned(xb), *xq2 = xaligned(xb);
+            float *x = xaligned((size_t)n * 4), *wf = xaligned((size_t)n * 4), *xf = xaligned((size_t)n * 4);
+            for (int r = 0; r < 4; r++)
+                random_row(t, w + r * wb, n);
+            for (int64_t i = 0; i < n; i++)
+                x[i] = frand() * (i % 17 == 0 ? 4.0f : 1.0f);
+            kvlm_kernels_ref.quantize_row(tr->act_type, x, xq, n);
+            kvlm_kernels_ref.dequantize_row(tr->act_type, xq, xf, n);
+            kvlm_kernels_ref.dequantize_row(t, w, wf, n);
+            double exact = 0, mag = 0, unq = 0, qerr = 0;
+            for (int64_t i = 0; i < n; i++) {
+                exact += (double)wf[i] * xf[i];
+                mag += fabs((double)wf[i] * xf[i]);
+                unq += (double)wf[i] * x[i];
+                qerr += fabs((double)wf[i]) * fabs((double)x[i] - xf[i]);
+            }
+            float ref = kvlm_kernels_ref.vec_dot(t, n, w, xq);
+            double tol = 1e-5 * mag + 1e-30;
+            CHECK(fabs(ref - exact) <= tol, "ref vec_dot %s n=%lld: %g vs exact %g", tr->name,
+                  (long long)n, ref, exact);
+            /* activation quantization error is bounded by half a step per element */
+            if (tr->act_type != KVLM_DTYPE_F32) {
+                double maxerr = 0;
+                for (int64_t i = 0; i < n; i++) {
+                    int64_t b0 = i / tr->block_elems * tr->block_elems;
+                    double amax = 0;
+                    for (int64_t j = b0; j < b0 + tr->block_elems; j++)
+                        amax = fmax(amax, fabs(x[j]));
+                    maxerr += fabs((double)wf[i]) * (amax / 127.0 * 0.5002);
+                }
+                CHECK(qerr <= maxerr, "%s act quantization error %g > %g", tr->name, qerr, maxerr);
+                CHECK(fabs(ref - unq) <= maxerr + tol, "%s: dot vs unquantized %g vs %g", tr->name, ref, unq);
+            }
+            for (int k = 0; k < n_isas; k++) {
+                const kvlm_kernel_ops *o = isas[k];
+                o->quantize_row(tr->act_type, x, xq2, n);
+                CHECK(memcmp(xq, xq2, xb) == 0, "%s quantize_row %s n=%lld differs from ref", o->name,
+                      kvlm_dtype_traits_get(tr->act_type)->name, (long long)n);
+                float v = o->vec_dot(t, n, w, xq);
+                CHECK(fabs(v - ref) <= tol, "%s vec_dot %s n=%lld: %.9g vs ref %.9g (tol %g)", o->name,
+                      tr->name, (long long)n, v, ref, tol);
+                CHECK(o->vec_dot(t, n, w, xq) == v, "vec_dot not deterministic");
+                if (o->vec_dot4) {
+                    float out[4];
+                    o->vec_dot4(t, n, w, wb, xq, out);
+                    for (int r = 0; r < 4; r++) {
+                        float one = o->vec_dot(t, n, w + r * wb, xq);
+                        CHECK(fbits(one) == fbits(out[r]), "%s vec_dot4 %s n=%lld row %d: %.9g vs %.9g",
+                              o->name, tr->name, (long long)n, r, out[r], one);
+                    }
+                }
+                /* unaligned weight row (rows are only 2-byte aligned in GGUF) */
+                memmove(w + 2, w, wb);
+                float vu = o->vec_dot(t, n, w + 2, xq);
+                CHECK(fbits(vu) == fbits(v), "%s vec_dot %s on a 2-byte aligned row differs", o->name, tr->name);
+                memmove(w, w + 2, wb);
+            }
+            free(w); free(xq); free(xq2); free(x); free(wf); free(xf);
+        }
+    }
+}
+
+/* ---- vec_mad and row ops --------------------------------------------------- */
+
+static void test_vec_mad_and_ops(void)
+{
+    static const kvlm_dtype kv[] = {KVLM_DTYPE_F32, KVLM_DTYPE_F16, KVLM_DTYPE_BF16, KVLM_DTYPE_Q8_0};
+    static const int64_t lens[] = {32, 64, 96, 128, 1024};
+    for (int ti = 0; ti < 4; ti++) {
+        for (int li = 0; li < 5; li++) {
+            int64_t n = lens[li];
+            size_t vb = kvlm_dtype_row_bytes(kv[ti], n);
+            uint8_t *v = xaligned(vb);
+            float *src = xaligned((size_t)n * 4), *vf = xaligned((size_t)n * 4);
+            float *y0 = xaligned((size_t)n * 4), *y1 = xaligned((size_t)n * 4);
+            for (int64_t i = 0; i < n; i++)
+                src[i] = frand();
+            kvlm_kernels_ref.quantize_row(kv[ti], src, v, n);
+            kvlm_kernels_ref.dequantize_row(kv[ti], v, vf, n);
+            float a = frand();
+            for (int64_t i = 0; i < n; i++)
+                y0[i] = frand();
+            memcpy(y1, y0, (size_t)n * 4);
+            kvlm_kernels_ref.vec_mad(kv[ti], n, v, a, y1);
+            int bad = 0;
+            for (int64_t i = 0; i < n; i++)
+                bad += fabs(y1[i] - (y0[i] + (double)a * vf[i])) > 1e-6 * (fabs(y0[i]) + fabs(a * vf[i])) + 1e-30;
+            CHECK(bad == 0, "ref vec_mad %s n=%lld: %d bad", kvlm_dtype_name(kv[ti]), (long long)n, bad);
+            for (int k = 0; k < n_isas; k++) {
+                float *y2 = xaligned((size_t)n * 4);
+                memcpy(y2, y0, (size_t)n * 4);
+                isas[k]->vec_mad(kv[ti], n, v, a, y2);
+                bad = 0;
+                for (int64_t i = 0; i < n; i++)
+                    bad += fabs(y2[i] - y1[i]) > 1e-6 * (fabs(y0[i]) + fabs(a * vf[i])) + 1e-30;
+                CHECK(bad == 0, "%s vec_mad %s n=%lld: %d bad", isas[k]->name, kvlm_dtype_name(kv[ti]),
+                      (long long)n, bad);
+                free(y2);
+            }
+            free(v); free(src); free(vf); free(y0); free(y1);
+        }
+    }
+
+    enum { N = 1000 };
+    float x[N], g[N], w[N], b[N], y[N], y2[N];
+    for (int i = 0; i < N; i++) {
+        x[i] = frand() * 3;
+        g[i] = frand() * 8;
+        w[i] = frand();
+        b[i] = frand();
+    }
+    double ss = 0, s = 0;
+    for (int i = 0; i < N; i++) {
+        ss += (double)x[i] * x[i];
+        s += x[i];
+    }
+    double mean = s / N, var = 0;
+    for (int i = 0; i < N; i++)
+        var += (x[i] - mean) * (x[i] - mean);
+    var /= N;
+    for (int k = 0; k < n_isas; k++) {
+        const kvlm_kernel_ops *o = isas[k];
+        int bad = 0;
+        o->rmsnorm(N, x, w, 1e-5f, y);
+        for (int i = 0; i < N; i++)
+            bad += fabs(y[i] - x[i] / sqrt(ss / N + 1e-5) * w[i]) > 1e-5;
+        o->rmsnorm(N, x, NULL, 1e-5f, y);
+        for (int i = 0; i < N; i++)
+            bad += fabs(y[i] - x[i] / sqrt(ss / N + 1e-5)) > 1e-5;
+        CHECK(bad == 0, "%s rmsnorm: %d bad", o->name, bad);
+        bad = 0;
+        o->layernorm(N, x, w, b, 1e-5f, y);
+        for (int i = 0; i < N; i++)
+            bad += fabs(y[i] - ((x[i] - mean) / sqrt(var + 1e-5) * w[i] + b[i])) > 1e-5;
+        CHECK(bad == 0, "%s layernorm: %d bad", o->name, bad);
+        bad = 0;
+        o->swiglu(N, g, x, y);
+        for (int i = 0; i < N; i++)
+            bad += fabs(y[i] - g[i] / (1 + exp(-(double)g[i])) * x[i]) > 1e-5 * (1 + fabs(y[i]));
+        CHECK(bad == 0, "%s swiglu: %d bad", o->name, bad);
+        bad = 0;
+        o->gelu(N, g, y);
+        for (int i = 0; i < N; i++) {
+            double v = g[i];
+            double want = 0.5 * v * (1 + tanh(sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+            bad += fabs(y[i] - want) > 1e-5 * (1 + fabs(want));
+        }
+        CHECK(bad == 0, "%s gelu: %d bad", o->name, bad);
+        memcpy(y, x, sizeof y);
+        memcpy(y2, w, sizeof y2);
+        o->add(N, y2, y);
+        bad = 0;
+        for (int i = 0; i < N; i++)
+            bad += y[i] != x[i] + w[i];
+        CHECK(bad == 0, "%s add: %d bad", o->name, bad);
+    }
+}
+
+/* ---- matmul ---------------------------------------------------------------- */
+
+static void test_matmul(void)
+{
+    kvlm_threadpool *pools[3] = {NULL, kvlm_threadpool_create(2), kvlm_threadpool_create(3)};
+    for (int ti = 0; ti < N_WTYPES; ti++) {
+        kvlm_dtype t = WEIGHT_TYPES[ti];
+        const kvlm_dtype_traits *tr = kvlm_dtype_traits_get(t);
+        int64_t n_in = tr->block_elems == 256 ? 512 : 96, n_out = 45, m = 37, ldx = n_in + 3, ldy = n_out + 5;
+        kvlm_weight W = {t, n_in, n_out, kvlm_dtype_row_bytes(t, n_in), NULL};
+        uint8_t *wd = xaligned(W.row_bytes * (size_t)n_out);
+        for (int64_t r = 0; r < n_out; r++)
+            random_row(t, wd + r * W.row_bytes, n_in);
+        W.data = wd;
+        float *x = xaligned((size_t)(m * ldx) * 4), *bias = xaligned((size_t)n_out * 4);
+        for (int64_t i = 0; i < m * ldx; i++)
+            x[i] = frand();
+        for (int64_t i = 0; i < n_out; i++)
+            bias[i] = frand();
+        float *y = xaligned((size_t)(m * ldy) * 4), *y1 = xaligned((size_t)(m * ldy) * 4);
+        void *scratch = xaligned(kvlm_matmul_scratch_bytes(&W, m) + 1);
+        uint8_t *xq = xaligned(kvlm_dtype_row_bytes(tr->act_type, n_in));
+        for (int k = 0; k < n_isas; k++) {
+            const kvlm_kernel_ops *o = isas[k];
+            for (int withb = 0; withb < 2; withb++) {
+                const float *bb = withb ? bias : NULL;
+                kvlm_matmul(NULL, o, &W, bb, x, ldx, m, y, ldy, scratch);
+                int bad = 0;
+                for (int64_t r = 0; r < m; r++) {
+                    o->quantize_row(tr->act_type, x + r * ldx, xq, n_in);
+                    for (int64_t c = 0; c < n_out; c++) {
+                        float v = o->vec_dot(t, n_in, wd + c * W.row_bytes, xq);
+                        if (bb)
+                            v += bb[c];
+                        bad += fbits(v) != fbits(y[r * ldy + c]);
+                    }
+                }
+                CHECK(bad == 0, "%s matmul %s bias=%d: %d elements differ from vec_dot", o->name,
+                      tr->name, withb, bad);
+                for (int p = 0; p < 3; p++) {
+                    if (p > 0 && !pools[p])
+                        continue;
+                    memset(y1, 0, (size_t)(m * ldy) * 4);
+                    kvlm_matmul(pools[p], o, &W, bb, x, ldx, m, y1, ldy, scratch);
+                    bad = 0;
+                    for (int64_t r = 0; r < m; r++)
+                        bad += memcmp(y + r * ldy, y1 + r * ldy, (size_t)n_out * 4) != 0;
+                    CHECK(bad == 0, "%s matmul %s: %d rows differ with %d threads", o->name, tr->name, bad,
+                          kvlm_threadpool_n_threads(pools[p]));
+                    bad = 0;
+                    for (int64_t r = 0; r < m; r++) {
+                        kvlm_matmul(pools[p], o, &W, bb, x + r * ldx, ldx, 1, y1, ldy, scratch);
+                        bad += memcmp(y + r * ldy, y1, (size_t)n_out * 4) != 0;
+                    }
+                    CHECK(bad == 0, "%s matmul %s: %d rows differ when computed alone (%d threads)",
+                          o->name, tr->name, bad, kvlm_threadpool_n_threads(pools[p]));
+                }
+            }
+        }
+        free(wd); free(x); free(bias); free(y); free(y1); free(scratch); free(xq);
+    }
+    kvlm_threadpool_free(pools[1]);
+    kvlm_threadpool_free(pools[2]);
+}
+
+int main(void)
+{
+    CHECK(kvlm_dtype_row_bytes(KVLM_DTYPE_Q4_K, 512) == 288, "q4_K row bytes");
+    CHECK(kvlm_dtype_row_bytes(KVLM_DTYPE_Q8_0, 33) == 0, "partial block rejected");
+    CHECK(kvlm_dtype_row_bytes(KVLM_DTYPE_Q8_K, 256) == 292, "q8_K block bytes");
+    CHECK(kvlm_dtype_traits_get((kvlm_dtype)99) == NULL, "unknown dtype");
+    for (int isa = KVLM_ISA_REF; isa <= KVLM_ISA_AVX512; isa++) {
+        const kvlm_kernel_ops *o = kvlm_kernels_get((kvlm_isa)isa);
+        if (o) {
+            CHECK(o->isa == (kvlm_isa)isa, "table isa");
+            isas[n_isas++] = o;
+        }
+        printf("isa %d: %s\n", isa, o ? "available, testing" : "not available on this CPU");
+    }
+    REQUIRE(kvlm_kernels() != NULL, "kvlm_kernels");
+    printf("kvlm_kernels() selects %s\n", kvlm_kernels()->name);
+    test_conversions();
+    test_dequantize_oracle();
+    test_vec_dot();
+    test_vec_mad_and_ops();
+    test_matmul();
+    TEST_MAIN_END("test_kernels");
+}
