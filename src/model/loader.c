@@ -451,9 +451,3 @@ kvlm_status kvlm_model_fingerprint(kvlm_model *m, uint8_t out[32])
     memcpy(out, m->fingerprint, 32);
     return KVLM_OK;
 }
-
-const char *kvlm_dtype_name(kvlm_dtype t)
-{
-    const kvlm_dtype_traits *tr = kvlm_dtype_traits_get(t);
-    return tr ? tr->name : NULL;
-}

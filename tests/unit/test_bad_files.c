@@ -123,7 +123,7 @@ int main(void)
             n_skip++; /* config.json cases: the model loader's test covers them */
             continue;
         }
-        char rp[2048], path[4096];
+        char rp[1024], path[4200];
         snprintf(rp, sizeof rp, "bad/%s", rel);
         fixture_path(path, sizeof path, rp);
         check_one(rel, expect, path);
