@@ -272,12 +272,15 @@ kvlm_status kvlm_model_finish(kvlm_model *m, float rope_theta, const float *rope
     RANGE(n_ctx_train, 1, 1 << 24);
 #undef RANGE
     if (in->n_heads % in->n_kv_heads != 0)
-        return kvlm_fail(KVLM_ERR_FORMAT, "%s: n_heads %d is not a multiple of n_kv_heads %d",
+        return kvlm_fail(KVLM_ERR_FORMAT, "%s: the number of heads %d (num_attention_heads / "
+                         "attention.head_count) is not a multiple of the number of KV heads %d "
+                         "(num_key_value_heads / attention.head_count_kv)",
                          p, in->n_heads, in->n_kv_heads);
     if (in->head_dim <= 0) {
         if (in->n_embd % in->n_heads != 0)
-            return kvlm_fail(KVLM_ERR_FORMAT, "%s: hidden size %d is not divisible by %d heads",
-                             p, in->n_embd, in->n_heads);
+            return kvlm_fail(KVLM_ERR_FORMAT, "%s: hidden size %d (hidden_size / embedding_length) "
+                             "is not divisible by the number of heads %d (num_attention_heads / "
+                             "attention.head_count)", p, in->n_embd, in->n_heads);
         in->head_dim = in->n_embd / in->n_heads;
     }
     if (in->head_dim > 1024 || in->head_dim % 2 != 0 ||
