@@ -86,11 +86,16 @@ kvlm_status kvlm_model_load(const char *path, const kvlm_model_params *params,
         s = kvlm_model_load_hf(m, path);
     } else {
         size_t n = strlen(path);
-        if (n >= 12 && strcmp(path + n - 12, ".safetensors") == 0)
-            s = kvlm_fail(KVLM_ERR_INVALID_ARG,
-                          "%s: a bare .safetensors file has no config; pass the folder "
-                          "holding config.json and the safetensors file(s)", path);
-        else
+        if (n >= 12 && strcmp(path + n - 12, ".safetensors") == 0) {
+            /* Validate the file first: its own error is the more useful one. */
+            kvlm_st_set *st1 = NULL;
+            s = kvlm_st_open(path, &st1);
+            kvlm_st_close(st1);
+            if (s == KVLM_OK)
+                s = kvlm_fail(KVLM_ERR_INVALID_ARG,
+                              "%s: a bare .safetensors file has no config; pass the folder "
+                              "holding config.json and the safetensors file(s)", path);
+        } else
             s = kvlm_model_load_gguf(m, path);
     }
     if (s != KVLM_OK) {
@@ -259,17 +264,17 @@ kvlm_status kvlm_model_finish(kvlm_model *m, float rope_theta, const float *rope
 {
     kvlm_model_info *in = &m->info;
     const char *p = m->path;
-#define RANGE(field, lo, hi)                                                             \
+#define RANGE(field, keys, lo, hi)                                                       \
     if (in->field < (lo) || in->field > (hi))                                            \
-        return kvlm_fail(KVLM_ERR_FORMAT, "%s: %s = %lld is out of range [%lld, %lld]", p, \
-                         #field, (long long)in->field, (long long)(lo), (long long)(hi));
-    RANGE(n_layers, 1, KVLM_MAX_LAYERS);
-    RANGE(n_embd, 1, KVLM_MAX_DIM);
-    RANGE(n_heads, 1, KVLM_MAX_HEADS);
-    RANGE(n_kv_heads, 1, in->n_heads);
-    RANGE(n_ff, 1, KVLM_MAX_DIM);
-    RANGE(n_vocab, 1, KVLM_MAX_VOCAB);
-    RANGE(n_ctx_train, 1, 1 << 24);
+        return kvlm_fail(KVLM_ERR_FORMAT, "%s: %s (%s) = %lld is out of range [%lld, %lld]", \
+                         p, #field, keys, (long long)in->field, (long long)(lo), (long long)(hi));
+    RANGE(n_layers, "num_hidden_layers / block_count", 1, KVLM_MAX_LAYERS);
+    RANGE(n_embd, "hidden_size / embedding_length", 1, KVLM_MAX_DIM);
+    RANGE(n_heads, "num_attention_heads / attention.head_count", 1, KVLM_MAX_HEADS);
+    RANGE(n_kv_heads, "num_key_value_heads / attention.head_count_kv", 1, in->n_heads);
+    RANGE(n_ff, "intermediate_size / feed_forward_length", 1, KVLM_MAX_DIM);
+    RANGE(n_vocab, "vocab_size / token_embd rows", 1, KVLM_MAX_VOCAB);
+    RANGE(n_ctx_train, "max_position_embeddings / context_length", 1, 1 << 24);
 #undef RANGE
     if (in->n_heads % in->n_kv_heads != 0)
         return kvlm_fail(KVLM_ERR_FORMAT, "%s: the number of heads %d (num_attention_heads / "
