@@ -25,7 +25,7 @@ run: build
 	@sh scripts/demo.sh $(BUILD)/kvlm
 
 test: deps
-	@$(MAKE) --no-print-directory test-release test-asan test-fuzz
+	@JOBS=$(JOBS) FUZZ_SECONDS=$(FUZZ_SECONDS) sh scripts/test-all.sh
 
 test-release:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
