@@ -1,0 +1,158 @@
+/*
+ * test_cli.c - the `kvlm` program end to end (a real process per call):
+ *   - `kvlm logits` writes exactly n_tokens x n_vocab float32 values that
+ *     match the Hugging Face reference, and the file is byte-identical for
+ *     --batch 7 / --threads 1 / --kv-block-size 1 (bit-exactness through the
+ *     CLI);
+ *   - `kvlm inspect --json` is valid JSON with the model's dimensions;
+ *   - `kvlm bench forward --json` reports positive rates;
+ *   - usage errors exit 2, a missing or broken model exits 1, with a
+ *     message on stderr.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "test.h"
+
+static const char *bin;
+static char tmpdir[256];
+
+static int run(const char *args, const char *out_file)
+{
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s/stderr'", bin, args, out_file ? out_file : "/dev/null", tmpdir);
+    int rc = system(cmd);
+    if (rc == -1 || !WIFEXITED(rc)) return -1;
+    return WEXITSTATUS(rc);
+}
+
+static char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *d = malloc((size_t)sz + 1);
+    if (d && fread(d, 1, (size_t)sz, f) != (size_t)sz) {
+        free(d);
+        d = NULL;
+    }
+    if (d) d[sz] = 0;
+    fclose(f);
+    if (n) *n = (size_t)sz;
+    return d;
+}
+
+int main(void)
+{
+    bin = getenv("KVLM_BIN");
+    if (!bin) {
+        printf("test_cli: KVLM_BIN not set, skipped\n");
+        return 0;
+    }
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/kvlm-test-cli-%d", (int)getpid());
+    char cmd[1024], args[8192], model[4096], ref[4096], out[512], out2[512], errf[512];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", tmpdir);
+    REQUIRE(system(cmd) == 0, "mkdir");
+    snprintf(out, sizeof out, "%s/a.f32", tmpdir);
+    snprintf(out2, sizeof out2, "%s/b.f32", tmpdir);
+    snprintf(errf, sizeof errf, "%s/stderr", tmpdir);
+    fixture_path(model, sizeof model, "models/qwen2-f32.gguf");
+    fixture_path(ref, sizeof ref, "models/qwen2.A.logits");
+
+    /* Sequence A from the manifest. */
+    char man[4096];
+    fixture_path(man, sizeof man, "models/manifest.json");
+    json_error_t err;
+    json_t *mj = json_load_file(man, 0, &err);
+    REQUIRE(mj, "manifest: %s", err.text);
+    json_t *A = json_object_get(json_object_get(mj, "sequences"), "A");
+    char toks[2048] = "";
+    size_t nA = json_array_size(A);
+    for (size_t i = 0; i < nA; i++) {
+        char t[16];
+        snprintf(t, sizeof t, "%s%lld", i ? " " : "", (long long)json_integer_value(json_array_get(A, i)));
+        strcat(toks, t);
+    }
+    json_decref(mj);
+
+    snprintf(args, sizeof args, "logits -m '%s' --tokens \"%s\" --out '%s'", model, toks, out);
+    CHECK(run(args, NULL) == 0, "kvlm logits failed");
+    size_t n1 = 0, nr = 0;
+    float *got = (float *)slurp(out, &n1), *rf = (float *)slurp(ref, &nr);
+    CHECK(got && rf && n1 == nr && n1 == nA * 288 * 4, "logits file has %zu bytes, want %zu", n1, nA * 288 * 4);
+    if (got && rf && n1 == nr) {
+        double md = 0, mx = 1;
+        for (size_t i = 0; i < n1 / 4; i++) {
+            md = fmax(md, fabs(got[i] - rf[i]));
+            mx = fmax(mx, fabs(rf[i]));
+        }
+        CHECK(md / mx <= 1e-4, "CLI logits vs HF: relative %.3g", md / mx);
+    }
+    const char *variants[] = {"--batch 7", "--threads 1", "--kv-block-size 1", "--batch 1 --threads 2"};
+    for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+        snprintf(args, sizeof args, "logits -m '%s' --tokens \"%s\" --out '%s' %s", model, toks, out2, variants[v]);
+        CHECK(run(args, NULL) == 0, "kvlm logits %s failed", variants[v]);
+        size_t n2 = 0;
+        char *b = slurp(out2, &n2);
+        CHECK(b && got && n2 == n1 && memcmp(b, got, n1) == 0, "logits with %s differ from the default run", variants[v]);
+        free(b);
+    }
+    free(got);
+    free(rf);
+
+    /* inspect --json */
+    snprintf(args, sizeof args, "inspect '%s' --json", model);
+    char jout[512];
+    snprintf(jout, sizeof jout, "%s/inspect.json", tmpdir);
+    CHECK(run(args, jout) == 0, "inspect failed");
+    json_t *ij = json_load_file(jout, 0, &err);
+    CHECK(ij != NULL, "inspect --json is not JSON: %s", err.text);
+    if (ij) {
+        CHECK(!strcmp(json_string_value(json_object_get(ij, "architecture")), "qwen2"), "architecture");
+        CHECK(json_integer_value(json_object_get(ij, "n_layers")) == 2, "n_layers");
+        CHECK(json_integer_value(json_object_get(ij, "n_kv_heads")) == 2, "n_kv_heads");
+        CHECK(json_integer_value(json_object_get(ij, "n_vocab")) == 288, "n_vocab");
+        CHECK(json_integer_value(json_object_get(json_object_get(ij, "kv_bytes_per_token"), "f32")) == 2 * 2 * 2 * 16 * 4,
+              "kv bytes per token");
+        const char *fp = json_string_value(json_object_get(ij, "fingerprint"));
+        CHECK(fp && strlen(fp) == 64, "fingerprint is 64 hex digits");
+        json_decref(ij);
+    }
+
+    /* bench forward --json */
+    snprintf(args, sizeof args, "bench forward -m '%s' --prompt 32 --gen 8 --reps 1 --json", model);
+    CHECK(run(args, jout) == 0, "bench failed");
+    ij = json_load_file(jout, 0, &err);
+    CHECK(ij && json_number_value(json_object_get(ij, "prefill_tokens_per_s")) > 0 &&
+          json_number_value(json_object_get(ij, "decode_tokens_per_s")) > 0, "bench --json rates");
+    json_decref(ij);
+
+    /* Errors. */
+    CHECK(run("", NULL) == 2, "no command -> 2");
+    CHECK(run("frobnicate", NULL) == 2, "unknown command -> 2");
+    snprintf(args, sizeof args, "logits -m '%s' --tokens \"1 x 3\" --out '%s'", model, out);
+    CHECK(run(args, NULL) == 2, "bad token list -> 2");
+    snprintf(args, sizeof args, "logits -m '%s' --tokens \"1 2\" --out '%s' --threads 0", model, out);
+    CHECK(run(args, NULL) == 2, "--threads 0 -> 2");
+    snprintf(args, sizeof args, "logits -m '%s' --tokens \"1 99999\" --out '%s'", model, out);
+    CHECK(run(args, NULL) == 1, "token beyond vocab -> 1");
+    char *e = slurp(errf, NULL);
+    CHECK(e && strstr(e, "99999"), "error names the token: %s", e ? e : "");
+    free(e);
+    CHECK(run("inspect /nonexistent/dir/model.gguf", NULL) == 1, "missing model -> 1");
+    e = slurp(errf, NULL);
+    CHECK(e && strstr(e, "/nonexistent/dir/model.gguf"), "error names the path: %s", e ? e : "");
+    free(e);
+
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
+    TEST_MAIN_END("test_cli");
+}
