@@ -6,7 +6,9 @@
  * quantize_row(F32) would copy); threads split the rows. (2) threads split
  * the output columns (or, when there are few columns and many rows, the
  * rows) into contiguous static ranges; inside its range a thread walks tiles
- * of TILE_COLS weight rows x all its X rows so a weight tile stays in cache.
+ * of about TILE_BYTES of weight rows (a multiple of 4 rows, 4..64) x all its
+ * X rows, so a weight tile stays in L2 and each X row in L1 while it is used
+ * against the whole tile (4 weight rows at a time through vec_dot4).
  *
  * Invariant (the bit-exactness contract): every Y element is computed by
  * ops->vec_dot(w_row, xq_row) - or ops->vec_dot4, which is documented to
@@ -16,7 +18,8 @@
 #include "core/threadpool.h"
 #include "kernels/kernels.h"
 
-#define TILE_COLS 16
+#define TILE_BYTES (96 * 1024) /* weight tile kept in L2 while X rows stream past */
+#define TILE_COLS 16              /* only used to decide when to split rows instead */
 #define SCRATCH_ALIGN 64
 
 static size_t act_stride(const kvlm_weight *w)
@@ -63,8 +66,10 @@ static void mm_block(const mm_ctx *c, int64_t r0, int64_t r1, int64_t c0, int64_
 {
     const kvlm_weight *w = c->w;
     const uint8_t *wd = w->data;
-    for (int64_t t0 = c0; t0 < c1; t0 += TILE_COLS) {
-        int64_t t1 = t0 + TILE_COLS < c1 ? t0 + TILE_COLS : c1;
+    int64_t tile = (int64_t)(TILE_BYTES / (w->row_bytes ? w->row_bytes : 1)) / 4 * 4;
+    tile = tile < 4 ? 4 : tile > 64 ? 64 : tile;
+    for (int64_t t0 = c0; t0 < c1; t0 += tile) {
+        int64_t t1 = t0 + tile < c1 ? t0 + tile : c1;
         for (int64_t r = r0; r < r1; r++) {
             const void *xr = c->xq + (size_t)r * c->xq_stride;
             float *yr = c->y + r * c->ldy;

@@ -32,6 +32,8 @@
 #include "kernels/kernels_impl.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
+/* the per-row loops must be fully unrolled so accumulators live in registers */
+#define UNROLL _Pragma("GCC unroll 8")
 
 ALWAYS_INLINE float f16s(const uint8_t *p) { return _cvtsh_ss(kvlm_ld_u16(p)); }
 
@@ -77,11 +79,13 @@ ALWAYS_INLINE void dotf_rows(const int R, kvlm_dtype t, int64_t n, const uint8_t
                              const float *x, float *out)
 {
     __m256 a0[4], a1[4];
+    UNROLL
     for (int r = 0; r < R; r++)
         a0[r] = a1[r] = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
         __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
+        UNROLL
         for (int r = 0; r < R; r++) {
             a0[r] = _mm256_fmadd_ps(load8(t, w + r * ws, i), x0, a0[r]);
             a1[r] = _mm256_fmadd_ps(load8(t, w + r * ws, i + 8), x1, a1[r]);
@@ -89,10 +93,12 @@ ALWAYS_INLINE void dotf_rows(const int R, kvlm_dtype t, int64_t n, const uint8_t
     }
     if (i + 8 <= n) {
         __m256 x0 = _mm256_loadu_ps(x + i);
+        UNROLL
         for (int r = 0; r < R; r++)
             a0[r] = _mm256_fmadd_ps(load8(t, w + r * ws, i), x0, a0[r]);
         i += 8;
     }
+    UNROLL
     for (int r = 0; r < R; r++) {
         float s = hsum8(_mm256_add_ps(a0[r], a1[r]));
         for (int64_t j = i; j < n; j++)
@@ -121,6 +127,7 @@ ALWAYS_INLINE void dotq_rows(const int R, bool q4, int64_t nb, const uint8_t *w,
 {
     const size_t wbytes = q4 ? KVLM_Q4_0_BYTES : KVLM_Q8_0_BYTES;
     __m256 acc[4][2];
+    UNROLL
     for (int r = 0; r < R; r++)
         acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
@@ -128,6 +135,7 @@ ALWAYS_INLINE void dotq_rows(const int R, bool q4, int64_t nb, const uint8_t *w,
         __m256i xq = _mm256_loadu_si256((const __m256i *)(const void *)(xb + 2));
         float dx = f16s(xb);
         int k = (int)(i & 1);
+        UNROLL
         for (int r = 0; r < R; r++) {
             const uint8_t *wb = w + r * ws + i * wbytes;
             __m256i wq = q4 ? q4_0_unpack(wb + 2)
@@ -136,6 +144,7 @@ ALWAYS_INLINE void dotq_rows(const int R, bool q4, int64_t nb, const uint8_t *w,
             acc[r][k] = _mm256_fmadd_ps(_mm256_set1_ps(f16s(wb) * dx), p, acc[r][k]);
         }
     }
+    UNROLL
     for (int r = 0; r < R; r++)
         out[r] = hsum8(_mm256_add_ps(acc[r][0], acc[r][1]));
 }
@@ -161,16 +170,20 @@ ALWAYS_INLINE void dotk45_rows(const int R, bool five, int64_t nb, const uint8_t
         const uint8_t *xb = x + i * KVLM_Q8_K_BYTES, *xq = xb + 4;
         uint8_t s[4][8], m[4][8];
         __m256i isv[4], qh[4];
+        UNROLL
         for (int r = 0; r < R; r++) {
             const uint8_t *wb = w + r * ws + i * wbytes;
+            UNROLL
             for (int j = 0; j < 8; j++)
                 kvlm_k_scale_min(j, wb + 4, &s[r][j], &m[r][j]);
             isv[r] = _mm256_setzero_si256();
             if (five)
                 qh[r] = ld256(wb + 16);
         }
+        UNROLL
         for (int jj = 0; jj < 4; jj++) {
             __m256i x0 = ld256(xq + 64 * jj), x1 = ld256(xq + 64 * jj + 32);
+            UNROLL
             for (int r = 0; r < R; r++) {
                 const uint8_t *q = w + r * ws + i * wbytes + (five ? 48 : 16) + 32 * jj;
                 __m256i qv = ld256(q);
@@ -188,9 +201,11 @@ ALWAYS_INLINE void dotk45_rows(const int R, bool five, int64_t nb, const uint8_t
             }
         }
         float dx = kvlm_ld_f32(xb);
+        UNROLL
         for (int r = 0; r < R; r++) {
             const uint8_t *wb = w + r * ws + i * wbytes;
             int32_t isum = hsum8i(isv[r]), imin = 0;
+            UNROLL
             for (int j = 0; j < 8; j++)
                 imin += m[r][j] * (bsum(xb, 2 * j) + bsum(xb, 2 * j + 1));
             float d = f16s(wb) * dx, dmin = f16s(wb + 2) * dx;
@@ -198,6 +213,7 @@ ALWAYS_INLINE void dotk45_rows(const int R, bool five, int64_t nb, const uint8_t
             sum[r] += a - c;
         }
     }
+    UNROLL
     for (int r = 0; r < R; r++)
         out[r] = sum[r];
 }
@@ -210,16 +226,21 @@ ALWAYS_INLINE void dotk6_rows(const int R, int64_t nb, const uint8_t *w, size_t 
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *xb = x + i * KVLM_Q8_K_BYTES, *xq = xb + 4;
         __m256i isv[4];
+        UNROLL
         for (int r = 0; r < R; r++)
             isv[r] = _mm256_setzero_si256();
+        UNROLL
         for (int h = 0; h < 2; h++) {
             __m256i xv[4];
+            UNROLL
             for (int k = 0; k < 4; k++)
                 xv[k] = ld256(xq + 128 * h + 32 * k);
+            UNROLL
             for (int r = 0; r < R; r++) {
                 const uint8_t *wb = w + r * ws + i * KVLM_Q6_K_BYTES;
                 const int8_t *sc = (const int8_t *)(wb + 192) + 8 * h;
                 __m256i l0 = ld256(wb + 64 * h), l1 = ld256(wb + 64 * h + 32), hb = ld256(wb + 128 + 32 * h);
+                UNROLL
                 for (int k = 0; k < 4; k++) {
                     __m256i lo = (k & 1) ? l1 : l0;
                     lo = (k < 2) ? _mm256_and_si256(lo, m4) : _mm256_and_si256(_mm256_srli_epi16(lo, 4), m4);
@@ -230,6 +251,7 @@ ALWAYS_INLINE void dotk6_rows(const int R, int64_t nb, const uint8_t *w, size_t 
             }
         }
         float dx = kvlm_ld_f32(xb);
+        UNROLL
         for (int r = 0; r < R; r++) {
             const uint8_t *wb = w + r * ws + i * KVLM_Q6_K_BYTES;
             const int8_t *sc = (const int8_t *)(wb + 192);
@@ -241,6 +263,7 @@ ALWAYS_INLINE void dotk6_rows(const int R, int64_t nb, const uint8_t *w, size_t 
             sum[r] += d * (float)isum;
         }
     }
+    UNROLL
     for (int r = 0; r < R; r++)
         out[r] = sum[r];
 }
@@ -260,6 +283,7 @@ ALWAYS_INLINE void dot_rows(const int R, kvlm_dtype wt, int64_t n, const void *w
     case KVLM_DTYPE_Q5_K: dotk45_rows(R, true, n / 256, w, ws, x, out); return;
     case KVLM_DTYPE_Q6_K: dotk6_rows(R, n / 256, w, ws, x, out); return;
     default:
+        UNROLL
         for (int r = 0; r < R; r++)
             out[r] = 0.0f;
     }
@@ -327,6 +351,7 @@ static void simd_quantize_row(kvlm_dtype t, const float *x, void *dst, int64_t n
         const __m256i bias = _mm256_set1_epi32(0x7FFF), one = _mm256_set1_epi32(1);
         for (; i + 16 <= n; i += 16) {
             __m256i r[2];
+            UNROLL
             for (int k = 0; k < 2; k++) {
                 __m256i u = _mm256_castps_si256(_mm256_loadu_ps(x + i + 8 * k));
                 __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, absm), inf);
@@ -399,6 +424,7 @@ static void simd_dequantize_row(kvlm_dtype t, const void *src, float *y, int64_t
         for (; i < n / 32; i++, b += bb, y += 32) {
             __m256 d = _mm256_set1_ps(f16s(b));
             __m256i q = q4 ? q4_0_unpack(b + 2) : ld256(b + 2);
+            UNROLL
             for (int k = 0; k < 4; k++) {
                 __m128i q8 = k < 2 ? _mm256_castsi256_si128(q) : _mm256_extracti128_si256(q, 1);
                 if (k & 1)
@@ -434,6 +460,7 @@ static void simd_vec_mad(kvlm_dtype t, int64_t n, const void *v, float a, float 
     case KVLM_DTYPE_Q8_0:
         for (; i < n / 32; i++, b += KVLM_Q8_0_BYTES, y += 32) {
             __m256 ad = _mm256_set1_ps(a * f16s(b));
+            UNROLL
             for (int k = 0; k < 4; k++) {
                 __m128i q8 = _mm_loadl_epi64((const __m128i *)(const void *)(b + 2 + 8 * k));
                 __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8));
