@@ -143,6 +143,8 @@ void kvlm_matmul(struct kvlm_threadpool *tp, const kvlm_kernel_ops *ops,
     if (m <= 0 || w->n_out <= 0)
         return;
     const kvlm_dtype_traits *tr = kvlm_dtype_traits_get(w->type);
+    if (!tr || w->row_bytes == 0)
+        return; /* unsupported type or n_in not a whole number of blocks */
     int nth = kvlm_threadpool_n_threads(tp);
     mm_ctx c = {
         .ops = ops, .w = w, .bias = bias, .x = x, .ldx = ldx, .m = m,
