@@ -425,10 +425,13 @@ static void test_vec_mad_and_ops(void)
 static void test_matmul(void)
 {
     kvlm_threadpool *pools[3] = {NULL, kvlm_threadpool_create(2), kvlm_threadpool_create(3)};
+    static const int64_t shapes[3][2] = {{45, 37}, {3, 5}, {130, 2}}; /* n_out, m */
+    for (int si = 0; si < 3; si++)
     for (int ti = 0; ti < N_WTYPES; ti++) {
         kvlm_dtype t = WEIGHT_TYPES[ti];
         const kvlm_dtype_traits *tr = kvlm_dtype_traits_get(t);
-        int64_t n_in = tr->block_elems == 256 ? 512 : 96, n_out = 45, m = 37, ldx = n_in + 3, ldy = n_out + 5;
+        int64_t n_in = tr->block_elems == 256 ? 512 : 96, n_out = shapes[si][0], m = shapes[si][1];
+        int64_t ldx = n_in + 3, ldy = n_out + 5;
         kvlm_weight W = {t, n_in, n_out, kvlm_dtype_row_bytes(t, n_in), NULL};
         uint8_t *wd = xaligned(W.row_bytes * (size_t)n_out);
         for (int64_t r = 0; r < n_out; r++)

@@ -167,13 +167,6 @@ ALWAYS_INLINE void dotq_rows(const int R, const int C, bool q4, int64_t nb, cons
 
 /* ---- K-quant weights x Q8_K activations ------------------------------------ */
 
-ALWAYS_INLINE int16_t bsum(const uint8_t *xb, int g)
-{
-    int16_t s;
-    memcpy(&s, xb + 260 + 2 * g, 2);
-    return s;
-}
-
 /* Q4_K/Q5_K 6-bit scales and mins of the 8 sub-blocks, branch-free (same
  * values as kvlm_k_scale_min): with little-endian words a = q[0..3],
  * b = q[4..7], c = q[8..11]:
