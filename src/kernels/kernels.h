@@ -71,7 +71,8 @@ typedef struct kvlm_kernel_ops {
 
     /* Convert an f32 activation row to act_type (F32: copy, F16, BF16, Q8_0,
      * Q8_K) so that vec_dot can consume it. Also used to store K/V rows.
-     * Rounding (identical bits on every ISA): F16/BF16 nearest-even;
+     * Rounding (identical bits on every ISA for finite inputs; NaN stays
+     * NaN for F16/BF16): F16/BF16 nearest-even;
      * Q8_0: d = f16(amax/127), q = rint(clamp(x * (1/d), +-127));
      * Q8_K: d = amax/127 as f32, q likewise, bsums[g] = sum of q[16g..16g+15].
      * rint is round-half-to-even; an all-zero block gets d = 0, q = 0. */
