@@ -56,7 +56,8 @@ uint16_t kvlm_f32_to_bf16(float f);
 typedef enum kvlm_isa {
     KVLM_ISA_REF = 0,    /* portable scalar C: the oracle */
     KVLM_ISA_AVX2 = 1,   /* AVX2 + FMA + F16C */
-    KVLM_ISA_AVX512 = 2, /* AVX-512 F/BW/VL/DQ (+VNNI, +BF16 where present) */
+    KVLM_ISA_AVX512 = 2, /* AVX-512 F/BW/VL/DQ + VNNI (int8 dots via vpdpbusd);
+                            CPUs without VNNI get the AVX2 level */
 } kvlm_isa;
 
 /* Per-ISA kernel table. Function pointers taking a dtype handle every
@@ -69,7 +70,12 @@ typedef struct kvlm_kernel_ops {
     void (*dequantize_row)(kvlm_dtype t, const void *src, float *dst, int64_t n);
 
     /* Convert an f32 activation row to act_type (F32: copy, F16, BF16, Q8_0,
-     * Q8_K) so that vec_dot can consume it. Also used to store K/V rows. */
+     * Q8_K) so that vec_dot can consume it. Also used to store K/V rows.
+     * Rounding (identical bits on every ISA for finite inputs; NaN stays
+     * NaN for F16/BF16): F16/BF16 nearest-even;
+     * Q8_0: d = f16(amax/127), q = rint(clamp(x * (1/d), +-127));
+     * Q8_K: d = amax/127 as f32, q likewise, bsums[g] = sum of q[16g..16g+15].
+     * rint is round-half-to-even; an all-zero block gets d = 0, q = 0. */
     void (*quantize_row)(kvlm_dtype act_type, const float *src, void *dst, int64_t n);
 
     /* sum_i w[i] * x[i] over n elements, w of type wt, x of type
@@ -82,6 +88,11 @@ typedef struct kvlm_kernel_ops {
      * apart; x: one act row. */
     void (*vec_dot4)(kvlm_dtype wt, int64_t n, const void *w, size_t w_stride,
                      const void *x, float out[4]);
+    /* out[c*4 + k] = vec_dot(wt, n, w + k*w_stride, x + c*x_stride) for
+     * k = 0..3, c = 0..1, bit for bit: a 4x2 register tile for batched
+     * matmul (each weight load serves two activation rows). May be NULL. */
+    void (*vec_dot4x2)(kvlm_dtype wt, int64_t n, const void *w, size_t w_stride,
+                       const void *x, size_t x_stride, float out[8]);
 
     /* y[0..n) += a * dequant(v) for a row v of type t (F32, F16, BF16, Q8_0):
      * attention's V accumulation. */
@@ -107,7 +118,8 @@ const kvlm_kernel_ops *kvlm_kernels(void);
 /* Kernels of one ISA level, or NULL if this CPU or build lacks it. */
 const kvlm_kernel_ops *kvlm_kernels_get(kvlm_isa isa);
 
-/* Per-ISA tables, defined in ref/ and x86/. */
+/* Per-ISA tables, defined in ref/ and x86/. Call kvlm_kernels_avx2/avx512
+ * only through kvlm_kernels_get(), which checks the CPU first. */
 extern const kvlm_kernel_ops kvlm_kernels_ref;
 const kvlm_kernel_ops *kvlm_kernels_avx2(void);   /* NULL if not compiled in */
 const kvlm_kernel_ops *kvlm_kernels_avx512(void); /* NULL if not compiled in */

@@ -6,17 +6,20 @@
  * quantize_row(F32) would copy); threads split the rows. (2) threads split
  * the output columns (or, when there are few columns and many rows, the
  * rows) into contiguous static ranges; inside its range a thread walks tiles
- * of TILE_COLS weight rows x all its X rows so a weight tile stays in cache.
+ * of about TILE_BYTES of weight rows (a multiple of 4 rows, 4..64) x all its
+ * X rows, so a weight tile stays in L2 and each X row in L1 while it is used
+ * against the whole tile (4 weight rows at a time through vec_dot4).
  *
  * Invariant (the bit-exactness contract): every Y element is computed by
- * ops->vec_dot(w_row, xq_row) - or ops->vec_dot4, which is documented to
- * give the same bits per element - plus bias in one float add. No reduction
+ * ops->vec_dot(w_row, xq_row) - or ops->vec_dot4 / vec_dot4x2, documented
+ * to give the same bits per element - plus bias in one float add. No reduction
  * is ever split, so Y does not depend on m, tiling or the thread count.
  */
 #include "core/threadpool.h"
 #include "kernels/kernels.h"
 
-#define TILE_COLS 16
+#define TILE_BYTES (96 * 1024) /* weight tile kept in L2 while X rows stream past */
+#define TILE_COLS 16              /* only used to decide when to split rows instead */
 #define SCRATCH_ALIGN 64
 
 static size_t act_stride(const kvlm_weight *w)
@@ -63,9 +66,36 @@ static void mm_block(const mm_ctx *c, int64_t r0, int64_t r1, int64_t c0, int64_
 {
     const kvlm_weight *w = c->w;
     const uint8_t *wd = w->data;
-    for (int64_t t0 = c0; t0 < c1; t0 += TILE_COLS) {
-        int64_t t1 = t0 + TILE_COLS < c1 ? t0 + TILE_COLS : c1;
-        for (int64_t r = r0; r < r1; r++) {
+    int64_t tile = (int64_t)(TILE_BYTES / (w->row_bytes ? w->row_bytes : 1)) / 4 * 4;
+    tile = tile < 4 ? 4 : tile > 64 ? 64 : tile;
+    for (int64_t t0 = c0; t0 < c1; t0 += tile) {
+        int64_t t1 = t0 + tile < c1 ? t0 + tile : c1;
+        int64_t r = r0;
+        if (c->ops->vec_dot4x2 && t1 - t0 >= 4) {
+            for (; r + 2 <= r1; r += 2) {
+                const void *xr = c->xq + (size_t)r * c->xq_stride;
+                float *y0 = c->y + r * c->ldy, *y1 = y0 + c->ldy;
+                int64_t col = t0;
+                for (; col + 4 <= t1; col += 4) {
+                    float out[8];
+                    c->ops->vec_dot4x2(w->type, w->n_in, wd + (size_t)col * w->row_bytes,
+                                       w->row_bytes, xr, c->xq_stride, out);
+                    for (int k = 0; k < 4; k++) {
+                        float b = c->bias ? c->bias[col + k] : 0.0f;
+                        y0[col + k] = c->bias ? out[k] + b : out[k];
+                        y1[col + k] = c->bias ? out[4 + k] + b : out[4 + k];
+                    }
+                }
+                for (; col < t1; col++) {
+                    const uint8_t *wr = wd + (size_t)col * w->row_bytes;
+                    float v0 = c->ops->vec_dot(w->type, w->n_in, wr, xr);
+                    float v1 = c->ops->vec_dot(w->type, w->n_in, wr, (const uint8_t *)xr + c->xq_stride);
+                    y0[col] = c->bias ? v0 + c->bias[col] : v0;
+                    y1[col] = c->bias ? v1 + c->bias[col] : v1;
+                }
+            }
+        }
+        for (; r < r1; r++) {
             const void *xr = c->xq + (size_t)r * c->xq_stride;
             float *yr = c->y + r * c->ldy;
             int64_t col = t0;
@@ -113,6 +143,8 @@ void kvlm_matmul(struct kvlm_threadpool *tp, const kvlm_kernel_ops *ops,
     if (m <= 0 || w->n_out <= 0)
         return;
     const kvlm_dtype_traits *tr = kvlm_dtype_traits_get(w->type);
+    if (!tr || w->row_bytes == 0)
+        return; /* unsupported type or n_in not a whole number of blocks */
     int nth = kvlm_threadpool_n_threads(tp);
     mm_ctx c = {
         .ops = ops, .w = w, .bias = bias, .x = x, .ldx = ldx, .m = m,

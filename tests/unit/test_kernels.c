@@ -11,7 +11,7 @@
  *     (w, x dequantized); the reference vs a double-precision dot of the
  *     dequantized rows within the same bound, and vs the unquantized
  *     activation within the activation quantization error;
- *   - vec_dot4 bit-identical to vec_dot; vec_mad and row ops vs reference;
+ *   - vec_dot4 and vec_dot4x2 bit-identical to vec_dot; vec_mad and row ops vs reference;
  *   - kvlm_matmul: every element equals vec_dot (+bias) bit for bit, for
  *     m = 37 at once vs each row alone, and with 1, 2 and 3 threads.
  */
@@ -283,6 +283,27 @@ static void test_vec_dot(void)
                 CHECK(fabs(v - ref) <= tol, "%s vec_dot %s n=%lld: %.9g vs ref %.9g (tol %g)", o->name,
                       tr->name, (long long)n, v, ref, tol);
                 CHECK(o->vec_dot(t, n, w, xq) == v, "vec_dot not deterministic");
+                if (o->vec_dot4x2) {
+                    /* two activation rows, 64-byte stride: xq and a second row */
+                    size_t xs = (xb + 63) / 64 * 64;
+                    uint8_t *x2 = xaligned(2 * xs);
+                    float *xo = xaligned((size_t)n * 4);
+                    for (int64_t i = 0; i < n; i++)
+                        xo[i] = frand();
+                    memcpy(x2, xq, xb);
+                    o->quantize_row(tr->act_type, xo, x2 + xs, n);
+                    float out[8];
+                    o->vec_dot4x2(t, n, w, wb, x2, xs, out);
+                    for (int c = 0; c < 2; c++)
+                        for (int r = 0; r < 4; r++) {
+                            float one = o->vec_dot(t, n, w + r * wb, x2 + c * xs);
+                            CHECK(fbits(one) == fbits(out[c * 4 + r]),
+                                  "%s vec_dot4x2 %s n=%lld row %d x %d: %.9g vs %.9g", o->name, tr->name,
+                                  (long long)n, r, c, out[c * 4 + r], one);
+                        }
+                    free(x2);
+                    free(xo);
+                }
                 if (o->vec_dot4) {
                     float out[4];
                     o->vec_dot4(t, n, w, wb, xq, out);
@@ -404,10 +425,13 @@ static void test_vec_mad_and_ops(void)
 static void test_matmul(void)
 {
     kvlm_threadpool *pools[3] = {NULL, kvlm_threadpool_create(2), kvlm_threadpool_create(3)};
+    static const int64_t shapes[3][2] = {{45, 37}, {3, 5}, {130, 2}}; /* n_out, m */
+    for (int si = 0; si < 3; si++)
     for (int ti = 0; ti < N_WTYPES; ti++) {
         kvlm_dtype t = WEIGHT_TYPES[ti];
         const kvlm_dtype_traits *tr = kvlm_dtype_traits_get(t);
-        int64_t n_in = tr->block_elems == 256 ? 512 : 96, n_out = 45, m = 37, ldx = n_in + 3, ldy = n_out + 5;
+        int64_t n_in = tr->block_elems == 256 ? 512 : 96, n_out = shapes[si][0], m = shapes[si][1];
+        int64_t ldx = n_in + 3, ldy = n_out + 5;
         kvlm_weight W = {t, n_in, n_out, kvlm_dtype_row_bytes(t, n_in), NULL};
         uint8_t *wd = xaligned(W.row_bytes * (size_t)n_out);
         for (int64_t r = 0; r < n_out; r++)

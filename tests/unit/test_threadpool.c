@@ -23,9 +23,10 @@ static void task(void *arg, int ith, int nth)
 {
     ctx_t *c = arg;
     c->hits[ith]++;
-    c->nth_seen = nth;
-    if (ith == 0)
+    if (ith == 0) {
+        c->nth_seen = nth;
         c->caller_is_0 = pthread_equal(pthread_self(), c->caller);
+    }
     long lo, hi;
     kvlm_split(1000, ith, nth, &lo, &hi);
     for (long i = lo; i < hi; i++)

@@ -11,17 +11,16 @@
  *   #define KVLM_SIMD_ISA / KVLM_SIMD_NAME (table fields)
  *
  * Everything here is static. Reduction orders (fixed for the ISA):
- *   F32/F16/BF16: per row two 8-lane FMA accumulators over chunks of 16
- *     (even/odd 8-element halves), one more 8-chunk into accumulator 0,
- *     then hsum8(acc0 + acc1) in a fixed tree, then the tail left to right
- *     with scalar FMA.
- *   Q8_0/Q4_0: exact int32 lanes per block, then per-lane FMA of
- *     (d_w*d_x) into accumulator (block index & 1); hsum8(acc0 + acc1).
+ *   F32/F16/BF16: one 8-lane FMA accumulator over chunks of 8 elements,
+ *     hsum8 in a fixed tree, then the tail left to right with scalar FMA.
+ *   Q8_0/Q4_0: exact int32 lanes per block, then a per-lane FMA of
+ *     (d_w*d_x) into one 8-lane accumulator; hsum8 at the end.
  *   K-quants: exact int32 per super-block (identical to the reference's
  *     isum/imin), combined in float exactly as the reference does.
- * The *_rows(R, ...) helpers compute R rows with one shared load of x; the
- * per-row instruction sequence does not depend on R, which is what makes
- * vec_dot4 bit-identical to vec_dot.
+ * The *_rows(R, C, ...) helpers compute R weight rows x C activation rows
+ * sharing every load (and unpack) of w and x; the instruction sequence of
+ * each (r, c) element does not depend on R or C, which is what makes
+ * vec_dot4 and vec_dot4x2 bit-identical to vec_dot.
  */
 #ifndef KVLM_SIMD_BODY_H
 #define KVLM_SIMD_BODY_H
@@ -32,6 +31,8 @@
 #include "kernels/kernels_impl.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
+/* the per-row loops must be fully unrolled so accumulators live in registers */
+#define UNROLL _Pragma("GCC unroll 8")
 
 ALWAYS_INLINE float f16s(const uint8_t *p) { return _cvtsh_ss(kvlm_ld_u16(p)); }
 
@@ -71,33 +72,44 @@ ALWAYS_INLINE float load1(kvlm_dtype t, const uint8_t *w, int64_t i)
     return kvlm_bf16_to_f32(kvlm_ld_u16(w + 2 * i));
 }
 
+/* All *_rows helpers compute out[c*R + r] = dot(w row r, x row c) for R
+ * weight rows (ws bytes apart) and C activation rows (xs bytes apart). */
+
 /* ---- float weights (F32/F16/BF16) x F32 activations ----------------------- */
 
-ALWAYS_INLINE void dotf_rows(const int R, kvlm_dtype t, int64_t n, const uint8_t *w, size_t ws,
-                             const float *x, float *out)
+ALWAYS_INLINE void dotf_rows(const int R, const int C, kvlm_dtype t, int64_t n, const uint8_t *w,
+                             size_t ws, const uint8_t *x, size_t xs, float *out)
 {
-    __m256 a0[4], a1[4];
+    __m256 acc[4][2];
+    UNROLL
     for (int r = 0; r < R; r++)
-        a0[r] = a1[r] = _mm256_setzero_ps();
+        UNROLL
+        for (int c = 0; c < C; c++)
+            acc[r][c] = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
+    for (; i + 8 <= n; i += 8) {
+        __m256 xv[2];
+        UNROLL
+        for (int c = 0; c < C; c++)
+            xv[c] = _mm256_loadu_ps((const float *)(const void *)(x + c * xs) + i);
+        UNROLL
         for (int r = 0; r < R; r++) {
-            a0[r] = _mm256_fmadd_ps(load8(t, w + r * ws, i), x0, a0[r]);
-            a1[r] = _mm256_fmadd_ps(load8(t, w + r * ws, i + 8), x1, a1[r]);
+            __m256 wv = load8(t, w + r * ws, i);
+            UNROLL
+            for (int c = 0; c < C; c++)
+                acc[r][c] = _mm256_fmadd_ps(wv, xv[c], acc[r][c]);
         }
     }
-    if (i + 8 <= n) {
-        __m256 x0 = _mm256_loadu_ps(x + i);
-        for (int r = 0; r < R; r++)
-            a0[r] = _mm256_fmadd_ps(load8(t, w + r * ws, i), x0, a0[r]);
-        i += 8;
-    }
+    UNROLL
     for (int r = 0; r < R; r++) {
-        float s = hsum8(_mm256_add_ps(a0[r], a1[r]));
-        for (int64_t j = i; j < n; j++)
-            s = fmaf(load1(t, w + r * ws, j), x[j], s);
-        out[r] = s;
+        UNROLL
+        for (int c = 0; c < C; c++) {
+            const float *xc = (const float *)(const void *)(x + c * xs);
+            float s = hsum8(acc[r][c]);
+            for (int64_t j = i; j < n; j++)
+                s = fmaf(load1(t, w + r * ws, j), xc[j], s);
+            out[c * R + r] = s;
+        }
     }
 }
 
@@ -111,66 +123,101 @@ ALWAYS_INLINE __m256i q4_0_unpack(const uint8_t *q) /* 16 bytes -> 32 values in 
     return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
 }
 
-ALWAYS_INLINE __m256i q32_dot(__m256i wq, __m256i xq) /* signed x signed, sign trick */
-{
-    return dot4(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq));
-}
+ALWAYS_INLINE __m256i ld256(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)(const void *)p); }
 
-ALWAYS_INLINE void dotq_rows(const int R, bool q4, int64_t nb, const uint8_t *w, size_t ws,
-                             const uint8_t *x, float *out)
+ALWAYS_INLINE void dotq_rows(const int R, const int C, bool q4, int64_t nb, const uint8_t *w,
+                             size_t ws, const uint8_t *x, size_t xs, float *out)
 {
     const size_t wbytes = q4 ? KVLM_Q4_0_BYTES : KVLM_Q8_0_BYTES;
     __m256 acc[4][2];
+    UNROLL
     for (int r = 0; r < R; r++)
-        acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+        UNROLL
+        for (int c = 0; c < C; c++)
+            acc[r][c] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        const uint8_t *xb = x + i * KVLM_Q8_0_BYTES;
-        __m256i xq = _mm256_loadu_si256((const __m256i *)(const void *)(xb + 2));
-        float dx = f16s(xb);
-        int k = (int)(i & 1);
+        __m256i xq[2];
+        float dx[2];
+        UNROLL
+        for (int c = 0; c < C; c++) {
+            const uint8_t *xb = x + c * xs + i * KVLM_Q8_0_BYTES;
+            xq[c] = ld256(xb + 2);
+            dx[c] = f16s(xb);
+        }
+        UNROLL
         for (int r = 0; r < R; r++) {
             const uint8_t *wb = w + r * ws + i * wbytes;
-            __m256i wq = q4 ? q4_0_unpack(wb + 2)
-                            : _mm256_loadu_si256((const __m256i *)(const void *)(wb + 2));
-            __m256 p = _mm256_cvtepi32_ps(q32_dot(wq, xq));
-            acc[r][k] = _mm256_fmadd_ps(_mm256_set1_ps(f16s(wb) * dx), p, acc[r][k]);
+            __m256i wq = q4 ? q4_0_unpack(wb + 2) : ld256(wb + 2);
+            __m256i wabs = _mm256_sign_epi8(wq, wq); /* |w| as u8 (-128 -> 128) */
+            float dw = f16s(wb);
+            UNROLL
+            for (int c = 0; c < C; c++) {
+                /* sign trick: |w| (u8) x sign(w)*x (s8) = w*x, exact in int32 */
+                __m256 p = _mm256_cvtepi32_ps(dot4(wabs, _mm256_sign_epi8(xq[c], wq)));
+                acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx[c]), p, acc[r][c]);
+            }
         }
     }
+    UNROLL
     for (int r = 0; r < R; r++)
-        out[r] = hsum8(_mm256_add_ps(acc[r][0], acc[r][1]));
+        UNROLL
+        for (int c = 0; c < C; c++)
+            out[c * R + r] = hsum8(acc[r][c]);
 }
 
 /* ---- K-quant weights x Q8_K activations ------------------------------------ */
 
-ALWAYS_INLINE int16_t bsum(const uint8_t *xb, int g)
+/* Q4_K/Q5_K 6-bit scales and mins of the 8 sub-blocks, branch-free (same
+ * values as kvlm_k_scale_min): with little-endian words a = q[0..3],
+ * b = q[4..7], c = q[8..11]:
+ *   sc[0..3] = a & 63,  sc[4..7] = (c & 15) | (a >> 6) << 4
+ *   m[0..3]  = b & 63,  m[4..7]  = (c >> 4) | (b >> 6) << 4        (per byte)
+ * The mins come back as int32 lanes m_j * 0x10001 (m_j in both int16
+ * halves) for vpmaddwd against the pairs of Q8_K block sums. */
+ALWAYS_INLINE __m256i k_scales(const uint8_t *q, uint8_t sc[8])
 {
-    int16_t s;
-    memcpy(&s, xb + 260 + 2 * g, 2);
-    return s;
+    uint32_t a, b, c, w[4];
+    memcpy(&a, q, 4);
+    memcpy(&b, q + 4, 4);
+    memcpy(&c, q + 8, 4);
+    w[0] = a & 0x3F3F3F3Fu;
+    w[1] = (c & 0x0F0F0F0Fu) | ((a >> 6) & 0x03030303u) << 4;
+    w[2] = b & 0x3F3F3F3Fu;
+    w[3] = ((c >> 4) & 0x0F0F0F0Fu) | ((b >> 6) & 0x03030303u) << 4;
+    memcpy(sc, w, 8);
+    __m256i m = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(w + 2)));
+    return _mm256_or_si256(m, _mm256_slli_epi32(m, 16));
 }
 
-ALWAYS_INLINE __m256i ld256(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)(const void *)p); }
-
-ALWAYS_INLINE void dotk45_rows(const int R, bool five, int64_t nb, const uint8_t *w, size_t ws,
-                               const uint8_t *x, float *out)
+ALWAYS_INLINE void dotk45_rows(const int R, const int C, bool five, int64_t nb, const uint8_t *w,
+                               size_t ws, const uint8_t *x, size_t xs, float *out)
 {
     const size_t wbytes = five ? KVLM_Q5_K_BYTES : KVLM_Q4_K_BYTES;
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-    float sum[4] = {0, 0, 0, 0};
+    float sum[4][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
     for (int64_t i = 0; i < nb; i++) {
-        const uint8_t *xb = x + i * KVLM_Q8_K_BYTES, *xq = xb + 4;
-        uint8_t s[4][8], m[4][8];
-        __m256i isv[4], qh[4];
+        uint8_t s[4][8];
+        __m256i isv[4][2], qh[4], mdup[4];
+        UNROLL
         for (int r = 0; r < R; r++) {
             const uint8_t *wb = w + r * ws + i * wbytes;
-            for (int j = 0; j < 8; j++)
-                kvlm_k_scale_min(j, wb + 4, &s[r][j], &m[r][j]);
-            isv[r] = _mm256_setzero_si256();
+            mdup[r] = k_scales(wb + 4, s[r]);
+            UNROLL
+            for (int c = 0; c < C; c++)
+                isv[r][c] = _mm256_setzero_si256();
             if (five)
                 qh[r] = ld256(wb + 16);
         }
+        UNROLL
         for (int jj = 0; jj < 4; jj++) {
-            __m256i x0 = ld256(xq + 64 * jj), x1 = ld256(xq + 64 * jj + 32);
+            __m256i x0[2], x1[2];
+            UNROLL
+            for (int c = 0; c < C; c++) {
+                const uint8_t *xq = x + c * xs + i * KVLM_Q8_K_BYTES + 4;
+                x0[c] = ld256(xq + 64 * jj);
+                x1[c] = ld256(xq + 64 * jj + 32);
+            }
+            UNROLL
             for (int r = 0; r < R; r++) {
                 const uint8_t *q = w + r * ws + i * wbytes + (five ? 48 : 16) + 32 * jj;
                 __m256i qv = ld256(q);
@@ -183,98 +230,127 @@ ALWAYS_INLINE void dotk45_rows(const int R, bool five, int64_t nb, const uint8_t
                     hi = _mm256_or_si256(hi, _mm256_slli_epi16(h1, 4));
                 }
                 int s0 = s[r][2 * jj], s1 = s[r][2 * jj + 1];
-                isv[r] = _mm256_add_epi32(isv[r], dot4_sc(lo, x0, s0, s0));
-                isv[r] = _mm256_add_epi32(isv[r], dot4_sc(hi, x1, s1, s1));
-            }
-        }
-        float dx = kvlm_ld_f32(xb);
-        for (int r = 0; r < R; r++) {
-            const uint8_t *wb = w + r * ws + i * wbytes;
-            int32_t isum = hsum8i(isv[r]), imin = 0;
-            for (int j = 0; j < 8; j++)
-                imin += m[r][j] * (bsum(xb, 2 * j) + bsum(xb, 2 * j + 1));
-            float d = f16s(wb) * dx, dmin = f16s(wb + 2) * dx;
-            float a = d * (float)isum, c = dmin * (float)imin;
-            sum[r] += a - c;
-        }
-    }
-    for (int r = 0; r < R; r++)
-        out[r] = sum[r];
-}
-
-ALWAYS_INLINE void dotk6_rows(const int R, int64_t nb, const uint8_t *w, size_t ws,
-                              const uint8_t *x, float *out)
-{
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
-    float sum[4] = {0, 0, 0, 0};
-    for (int64_t i = 0; i < nb; i++) {
-        const uint8_t *xb = x + i * KVLM_Q8_K_BYTES, *xq = xb + 4;
-        __m256i isv[4];
-        for (int r = 0; r < R; r++)
-            isv[r] = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
-            __m256i xv[4];
-            for (int k = 0; k < 4; k++)
-                xv[k] = ld256(xq + 128 * h + 32 * k);
-            for (int r = 0; r < R; r++) {
-                const uint8_t *wb = w + r * ws + i * KVLM_Q6_K_BYTES;
-                const int8_t *sc = (const int8_t *)(wb + 192) + 8 * h;
-                __m256i l0 = ld256(wb + 64 * h), l1 = ld256(wb + 64 * h + 32), hb = ld256(wb + 128 + 32 * h);
-                for (int k = 0; k < 4; k++) {
-                    __m256i lo = (k & 1) ? l1 : l0;
-                    lo = (k < 2) ? _mm256_and_si256(lo, m4) : _mm256_and_si256(_mm256_srli_epi16(lo, 4), m4);
-                    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(hb, 2 * k), m3);
-                    __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)); /* 0..63 */
-                    isv[r] = _mm256_add_epi32(isv[r], dot4_sc(q, xv[k], sc[2 * k], sc[2 * k + 1]));
+                UNROLL
+                for (int c = 0; c < C; c++) {
+                    isv[r][c] = _mm256_add_epi32(isv[r][c], dot4_sc(lo, x0[c], s0, s0));
+                    isv[r][c] = _mm256_add_epi32(isv[r][c], dot4_sc(hi, x1[c], s1, s1));
                 }
             }
         }
-        float dx = kvlm_ld_f32(xb);
+        UNROLL
+        for (int r = 0; r < R; r++) {
+            const uint8_t *wb = w + r * ws + i * wbytes;
+            UNROLL
+            for (int c = 0; c < C; c++) {
+                const uint8_t *xb = x + c * xs + i * KVLM_Q8_K_BYTES;
+                int32_t isum = hsum8i(isv[r][c]);
+                int32_t imin = hsum8i(_mm256_madd_epi16(ld256(xb + 260), mdup[r]));
+                float dx = kvlm_ld_f32(xb);
+                float d = f16s(wb) * dx, dmin = f16s(wb + 2) * dx;
+                float a = d * (float)isum, cc = dmin * (float)imin;
+                sum[r][c] += a - cc;
+            }
+        }
+    }
+    UNROLL
+    for (int r = 0; r < R; r++)
+        UNROLL
+        for (int c = 0; c < C; c++)
+            out[c * R + r] = sum[r][c];
+}
+
+ALWAYS_INLINE void dotk6_rows(const int R, const int C, int64_t nb, const uint8_t *w, size_t ws,
+                              const uint8_t *x, size_t xs, float *out)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    float sum[4][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i isv[4][2];
+        UNROLL
+        for (int r = 0; r < R; r++)
+            UNROLL
+            for (int c = 0; c < C; c++)
+                isv[r][c] = _mm256_setzero_si256();
+        UNROLL
+        for (int h = 0; h < 2; h++) {
+            UNROLL
+            for (int k = 0; k < 4; k++) {
+                __m256i xv[2];
+                UNROLL
+                for (int c = 0; c < C; c++)
+                    xv[c] = ld256(x + c * xs + i * KVLM_Q8_K_BYTES + 4 + 128 * h + 32 * k);
+                UNROLL
+                for (int r = 0; r < R; r++) {
+                    const uint8_t *wb = w + r * ws + i * KVLM_Q6_K_BYTES;
+                    const int8_t *sc = (const int8_t *)(wb + 192) + 8 * h;
+                    __m256i lo = ld256(wb + 64 * h + 32 * (k & 1));
+                    lo = (k < 2) ? _mm256_and_si256(lo, m4) : _mm256_and_si256(_mm256_srli_epi16(lo, 4), m4);
+                    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(ld256(wb + 128 + 32 * h), 2 * k), m3);
+                    __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)); /* 0..63 */
+                    UNROLL
+                    for (int c = 0; c < C; c++)
+                        isv[r][c] = _mm256_add_epi32(isv[r][c], dot4_sc(q, xv[c], sc[2 * k], sc[2 * k + 1]));
+                }
+            }
+        }
+        UNROLL
         for (int r = 0; r < R; r++) {
             const uint8_t *wb = w + r * ws + i * KVLM_Q6_K_BYTES;
             const int8_t *sc = (const int8_t *)(wb + 192);
-            int32_t corr = 0;
-            for (int g = 0; g < 16; g++)
-                corr += sc[g] * bsum(xb, g);
-            int32_t isum = hsum8i(isv[r]) - 32 * corr;
-            float d = f16s(wb + 208) * dx;
-            sum[r] += d * (float)isum;
+            UNROLL
+            for (int c = 0; c < C; c++) {
+                const uint8_t *xb = x + c * xs + i * KVLM_Q8_K_BYTES;
+                __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)sc));
+                int32_t corr = hsum8i(_mm256_madd_epi16(sc16, ld256(xb + 260))); /* sum sc_g*bsum_g */
+                int32_t isum = hsum8i(isv[r][c]) - 32 * corr; /* q-32 via the block sums */
+                float d = f16s(wb + 208) * kvlm_ld_f32(xb);
+                sum[r][c] += d * (float)isum;
+            }
         }
     }
+    UNROLL
     for (int r = 0; r < R; r++)
-        out[r] = sum[r];
+        UNROLL
+        for (int c = 0; c < C; c++)
+            out[c * R + r] = sum[r][c];
 }
 
-ALWAYS_INLINE void dot_rows(const int R, kvlm_dtype wt, int64_t n, const void *w, size_t ws,
-                            const void *x, float *out)
+ALWAYS_INLINE void dot_rows(const int R, const int C, kvlm_dtype wt, int64_t n, const void *w,
+                            size_t ws, const void *x, size_t xs, float *out)
 {
     switch (wt) {
     case KVLM_DTYPE_F32:
     case KVLM_DTYPE_F16:
     case KVLM_DTYPE_BF16:
-        dotf_rows(R, wt, n, w, ws, x, out);
+        dotf_rows(R, C, wt, n, w, ws, x, xs, out);
         return;
-    case KVLM_DTYPE_Q8_0: dotq_rows(R, false, n / 32, w, ws, x, out); return;
-    case KVLM_DTYPE_Q4_0: dotq_rows(R, true, n / 32, w, ws, x, out); return;
-    case KVLM_DTYPE_Q4_K: dotk45_rows(R, false, n / 256, w, ws, x, out); return;
-    case KVLM_DTYPE_Q5_K: dotk45_rows(R, true, n / 256, w, ws, x, out); return;
-    case KVLM_DTYPE_Q6_K: dotk6_rows(R, n / 256, w, ws, x, out); return;
+    case KVLM_DTYPE_Q8_0: dotq_rows(R, C, false, n / 32, w, ws, x, xs, out); return;
+    case KVLM_DTYPE_Q4_0: dotq_rows(R, C, true, n / 32, w, ws, x, xs, out); return;
+    case KVLM_DTYPE_Q4_K: dotk45_rows(R, C, false, n / 256, w, ws, x, xs, out); return;
+    case KVLM_DTYPE_Q5_K: dotk45_rows(R, C, true, n / 256, w, ws, x, xs, out); return;
+    case KVLM_DTYPE_Q6_K: dotk6_rows(R, C, n / 256, w, ws, x, xs, out); return;
     default:
-        for (int r = 0; r < R; r++)
-            out[r] = 0.0f;
+        for (int k = 0; k < R * C; k++)
+            out[k] = 0.0f;
     }
 }
 
 static float simd_vec_dot(kvlm_dtype wt, int64_t n, const void *w, const void *x)
 {
     float out[1];
-    dot_rows(1, wt, n, w, 0, x, out);
+    dot_rows(1, 1, wt, n, w, 0, x, 0, out);
     return out[0];
 }
 
 static void simd_vec_dot4(kvlm_dtype wt, int64_t n, const void *w, size_t ws, const void *x, float out[4])
 {
-    dot_rows(4, wt, n, w, ws, x, out);
+    dot_rows(4, 1, wt, n, w, ws, x, 0, out);
+}
+
+static void simd_vec_dot4x2(kvlm_dtype wt, int64_t n, const void *w, size_t ws, const void *x,
+                            size_t xs, float out[8])
+{
+    dot_rows(4, 2, wt, n, w, ws, x, xs, out);
 }
 
 /* ---- quantize_row (bit-identical to the reference) -------------------------- */
@@ -327,6 +403,7 @@ static void simd_quantize_row(kvlm_dtype t, const float *x, void *dst, int64_t n
         const __m256i bias = _mm256_set1_epi32(0x7FFF), one = _mm256_set1_epi32(1);
         for (; i + 16 <= n; i += 16) {
             __m256i r[2];
+            UNROLL
             for (int k = 0; k < 2; k++) {
                 __m256i u = _mm256_castps_si256(_mm256_loadu_ps(x + i + 8 * k));
                 __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, absm), inf);
@@ -399,6 +476,7 @@ static void simd_dequantize_row(kvlm_dtype t, const void *src, float *y, int64_t
         for (; i < n / 32; i++, b += bb, y += 32) {
             __m256 d = _mm256_set1_ps(f16s(b));
             __m256i q = q4 ? q4_0_unpack(b + 2) : ld256(b + 2);
+            UNROLL
             for (int k = 0; k < 4; k++) {
                 __m128i q8 = k < 2 ? _mm256_castsi256_si128(q) : _mm256_extracti128_si256(q, 1);
                 if (k & 1)
@@ -434,6 +512,7 @@ static void simd_vec_mad(kvlm_dtype t, int64_t n, const void *v, float a, float 
     case KVLM_DTYPE_Q8_0:
         for (; i < n / 32; i++, b += KVLM_Q8_0_BYTES, y += 32) {
             __m256 ad = _mm256_set1_ps(a * f16s(b));
+            UNROLL
             for (int k = 0; k < 4; k++) {
                 __m128i q8 = _mm_loadl_epi64((const __m128i *)(const void *)(b + 2 + 8 * k));
                 __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8));
@@ -466,6 +545,7 @@ static void simd_add(int64_t n, const float *x, float *y)
         .quantize_row = simd_quantize_row,            \
         .vec_dot = simd_vec_dot,                      \
         .vec_dot4 = simd_vec_dot4,                    \
+        .vec_dot4x2 = simd_vec_dot4x2,                \
         .vec_mad = simd_vec_mad,                      \
         .rmsnorm = kvlm_ref_rmsnorm,                  \
         .layernorm = kvlm_ref_layernorm,              \
