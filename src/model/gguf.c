@@ -91,6 +91,7 @@ static const ggml_type_info g_types[] = {
     [37] = {"iq4_nl_4_8 (removed)", 0, 0},
     [38] = {"iq4_nl_8_8 (removed)", 0, 0},
     [39] = {"mxfp4", 32, 17},
+    [40] = {"nvfp4", 64, 36},
 };
 #define N_GGML_TYPES (sizeof g_types / sizeof g_types[0])
 
