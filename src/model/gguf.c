@@ -6,7 +6,9 @@
  *   (1) header: magic "GGUF", version 2 or 3, n_tensors, n_kv. Both counts
  *       are checked against the bytes left (a key/value needs at least 14
  *       bytes, a tensor info at least 33) before anything is allocated.
- *   (2) n_kv key/values. Every string length and array length is checked
+ *   (2) n_kv key/values (the kv and tensor tables grow as entries are
+ *       read, so a forged count allocates nothing up front). Every string
+ *       length and array length is checked
  *       against the bytes left before it is used; array element arrays are
  *       allocated only after that check, so no allocation is larger than
  *       the file. Nested arrays are rejected (no model in use needs them).
@@ -91,6 +93,7 @@ static const ggml_type_info g_types[] = {
     [37] = {"iq4_nl_4_8 (removed)", 0, 0},
     [38] = {"iq4_nl_8_8 (removed)", 0, 0},
     [39] = {"mxfp4", 32, 17},
+    [40] = {"nvfp4", 64, 36},
 };
 #define N_GGML_TYPES (sizeof g_types / sizeof g_types[0])
 
@@ -397,11 +400,41 @@ static kvlm_status parse_header(kvlm_gguf *g, rd *r, uint64_t *n_tensors, uint64
     return KVLM_OK;
 }
 
-static kvlm_status parse_kvs(kvlm_gguf *g, rd *r)
+/* Grows *arr (elements of size es, capacity *cap) to hold at least n + 1
+ * elements, doubling, never beyond max (a count already checked against the
+ * file size). The new element is zeroed. */
+static bool grow(void **arr, size_t es, int64_t *cap, int64_t n, uint64_t max)
+{
+    if (n < *cap) {
+        memset((char *)*arr + (size_t)n * es, 0, es);
+        return true;
+    }
+    uint64_t c = *cap ? (uint64_t)*cap * 2 : 64;
+    if (c > max)
+        c = max;
+    void *p = realloc(*arr, (size_t)c * es);
+    if (!p)
+        return false;
+    *arr = p;
+    *cap = (int64_t)c;
+    memset((char *)p + (size_t)n * es, 0, es);
+    return true;
+}
+
+/* Parses n key/values. Arrays grow as entries are actually read, so a
+ * forged count costs no memory before the bytes run out. */
+static kvlm_status parse_kvs(kvlm_gguf *g, rd *r, uint64_t n)
 {
     kvlm_status s;
     char ctx[160], kname[96];
-    for (int64_t i = 0; i < g->n_kv; i++) {
+    int64_t cap = 0;
+    for (int64_t i = 0; i < (int64_t)n; i++) {
+        void *arr = g->kv;
+        bool ok = grow(&arr, sizeof *g->kv, &cap, i, n);
+        g->kv = arr;
+        if (!ok)
+            return kvlm_fail(KVLM_ERR_NOMEM, "%s: out of memory for key/values", r->name);
+        g->n_kv = i + 1;
         kvlm_gguf_kv *kv = &g->kv[i];
         uint64_t at = r->off, t;
         snprintf(ctx, sizeof ctx, "key/value #%lld", (long long)i);
@@ -553,14 +586,24 @@ static kvlm_status parse_tensor_info(kvlm_gguf *g, rd *r, int64_t i)
     return KVLM_OK;
 }
 
-static kvlm_status parse_tensors(kvlm_gguf *g, rd *r)
+static kvlm_status parse_tensors(kvlm_gguf *g, rd *r, uint64_t n)
 {
     kvlm_status s;
     char tname[96];
     const char *nm = r->name;
-    for (int64_t i = 0; i < g->n_tensors; i++)
+    int64_t cap = 0, cap2 = 0;
+    for (int64_t i = 0; i < (int64_t)n; i++) {
+        void *a = g->tensors, *b = g->tinfo_off;
+        bool ok = grow(&a, sizeof *g->tensors, &cap, i, n);
+        g->tensors = a;
+        ok = ok && grow(&b, sizeof *g->tinfo_off, &cap2, i, n);
+        g->tinfo_off = b;
+        if (!ok)
+            return kvlm_fail(KVLM_ERR_NOMEM, "%s: out of memory for tensor infos", nm);
+        g->n_tensors = i + 1;
         if ((s = parse_tensor_info(g, r, i)))
             return s;
+    }
     uint64_t infos_end = r->off;
     g->data_offset = infos_end + (g->alignment - infos_end % g->alignment) % g->alignment;
     for (int64_t i = 0; i < g->n_tensors; i++) {
@@ -642,14 +685,7 @@ static kvlm_status parse_all(kvlm_gguf *g)
     if (s)
         return s;
     /* Counts are bounded by the file size (checked in parse_header). */
-    if (n_kv > 0) {
-        g->kv = calloc((size_t)n_kv, sizeof *g->kv);
-        if (!g->kv)
-            return kvlm_fail(KVLM_ERR_NOMEM, "%s: out of memory for %llu key/values", g->path,
-                             (unsigned long long)n_kv);
-    }
-    g->n_kv = (int64_t)n_kv;
-    if ((s = parse_kvs(g, &r)))
+    if ((s = parse_kvs(g, &r, n_kv)))
         return s;
     if ((s = parse_alignment(g, g->path)))
         return s;
@@ -659,15 +695,7 @@ static kvlm_status parse_all(kvlm_gguf *g)
                          "file after the key/values could hold (%llu bytes left at offset %llu)",
                          g->path, (unsigned long long)n_tensors, (unsigned long long)left(&r),
                          (unsigned long long)r.off);
-    if (n_tensors > 0) {
-        g->tensors = calloc((size_t)n_tensors, sizeof *g->tensors);
-        g->tinfo_off = calloc((size_t)n_tensors, sizeof *g->tinfo_off);
-        if (!g->tensors || !g->tinfo_off)
-            return kvlm_fail(KVLM_ERR_NOMEM, "%s: out of memory for %llu tensors", g->path,
-                             (unsigned long long)n_tensors);
-    }
-    g->n_tensors = (int64_t)n_tensors;
-    return parse_tensors(g, &r);
+    return parse_tensors(g, &r, n_tensors);
 }
 
 static kvlm_status gguf_new(const char *name, kvlm_gguf **out)

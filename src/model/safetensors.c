@@ -25,6 +25,7 @@
  * byte offsets.
  */
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -596,8 +597,15 @@ kvlm_status kvlm_st_open(const char *path, kvlm_st_set **out)
             else
                 *out = s;
         } else {
+            char *bin = join(path, "pytorch_model.bin");
+            char *bidx = join(path, "pytorch_model.bin.index.json");
+            bool has_bin = (bin && stat(bin, &sb) == 0) || (bidx && stat(bidx, &sb) == 0);
+            free(bin);
+            free(bidx);
             st = kvlm_fail(KVLM_ERR_IO, "%s: folder holds neither model.safetensors nor "
-                           "model.safetensors.index.json", path);
+                           "model.safetensors.index.json%s", path,
+                           has_bin ? " (it has PyTorch pytorch_model.bin weights, which kvlm "
+                                     "does not read: convert them to safetensors)" : "");
         }
         free(idx);
         free(one);
