@@ -25,7 +25,15 @@ double cli_now(void);
 /* Prints a JSON string literal (quotes and escapes) to stdout. */
 void cli_json_string(const char *s);
 
+/* Parses "1 2 3" / "1,2,3" into a malloc'ed array (ids in [0, INT32_MAX]);
+ * false on junk or an empty list. */
+bool cli_parse_token_list(const char *s, int32_t **ids, size_t *n);
+/* Reads a whole file (at most 1 GiB) into a NUL-terminated malloc'ed buffer. */
+char *cli_read_file(const char *path, size_t *len);
+
 int cmd_inspect(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 

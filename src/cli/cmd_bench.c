@@ -114,6 +114,79 @@ static int bench_forward(int argc, char **argv)
     return rc;
 }
 
+/* `kvlm bench tokenize -m MODEL --file F [--reps R] [--json]`: encode
+ * throughput of one thread over the whole file, median of R runs. */
+static int bench_tokenize(int argc, char **argv)
+{
+    const char *path = NULL, *file = NULL;
+    long long reps = 5;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && v) path = argv[++i];
+        else if ((!strcmp(a, "--file") || !strcmp(a, "-f")) && v) file = argv[++i];
+        else if (!strcmp(a, "--reps") && v && cli_parse_int(v, 1, 1000, &reps)) i++;
+        else if (!strcmp(a, "--json")) json = true;
+        else {
+            fprintf(stderr, "usage: kvlm bench tokenize -m MODEL --file F [--reps N] [--json]\n");
+            return 2;
+        }
+    }
+    if (!path || !file) {
+        fprintf(stderr, "usage: kvlm bench tokenize -m MODEL --file F [--reps N] [--json]\n");
+        return 2;
+    }
+    size_t len = 0;
+    char *text = cli_read_file(file, &len);
+    if (!text) {
+        fprintf(stderr, "kvlm bench: cannot read %s\n", file);
+        return 1;
+    }
+    kvlm_tokenizer *t = NULL;
+    if (kvlm_tokenizer_load(path, &t) != KVLM_OK) {
+        fprintf(stderr, "kvlm bench: cannot load tokenizer: %s\n", kvlm_last_error());
+        free(text);
+        return 1;
+    }
+    double *mbs = calloc((size_t)reps, sizeof *mbs);
+    size_t n_tokens = 0;
+    int rc = 0;
+    for (long long r = 0; r < reps && mbs; r++) {
+        int32_t *ids = NULL;
+        double t0 = cli_now();
+        kvlm_status st = kvlm_tokenizer_encode_alloc(t, text, len, 0, &ids, &n_tokens);
+        double t1 = cli_now();
+        free(ids);
+        if (st) {
+            fprintf(stderr, "kvlm bench: %s\n", kvlm_last_error());
+            rc = 1;
+            break;
+        }
+        mbs[r] = (double)len / 1e6 / (t1 - t0);
+        if (!json) fprintf(stderr, "\rbench: repetition %lld/%lld", r + 1, reps);
+    }
+    if (!rc && mbs) {
+        if (!json) fprintf(stderr, "\n");
+        qsort(mbs, (size_t)reps, sizeof *mbs, cmp_d);
+        double med = mbs[reps / 2];
+        if (json) {
+            printf("{\"model\": ");
+            cli_json_string(path);
+            printf(", \"file\": ");
+            cli_json_string(file);
+            printf(", \"bytes\": %zu, \"tokens\": %zu, \"reps\": %lld, \"mb_per_s\": %.3f}\n", len,
+                   n_tokens, reps, med);
+        } else {
+            printf("tokenize %s: %zu bytes -> %zu tokens, %.2f MB/s (median of %lld, 1 thread)\n", file,
+                   len, n_tokens, med, reps);
+        }
+    }
+    free(mbs);
+    kvlm_tokenizer_free(t);
+    free(text);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     if (argc < 2) {
@@ -121,6 +194,7 @@ int cmd_bench(int argc, char **argv)
         return 2;
     }
     if (strcmp(argv[1], "forward") == 0) return bench_forward(argc - 1, argv + 1);
-    fprintf(stderr, "kvlm bench: unknown benchmark '%s' (available: forward)\n", argv[1]);
+    if (strcmp(argv[1], "tokenize") == 0) return bench_tokenize(argc - 1, argv + 1);
+    fprintf(stderr, "kvlm bench: unknown benchmark '%s' (available: forward, tokenize)\n", argv[1]);
     return 2;
 }

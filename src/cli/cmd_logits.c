@@ -45,27 +45,10 @@ int cmd_logits(int argc, char **argv)
         fprintf(stderr, USAGE);
         return 2;
     }
-    /* Parse the token list. */
-    size_t cap = strlen(toks) / 2 + 1, n = 0;
-    int32_t *ids = malloc(cap * sizeof *ids);
-    if (!ids) return 1;
-    const char *p = toks;
-    while (*p) {
-        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n') p++;
-        if (!*p) break;
-        char *end;
-        long long v = strtoll(p, &end, 10);
-        if (end == p || v < 0 || v > INT32_MAX || (*end && *end != ' ' && *end != ',' && *end != '\t' && *end != '\n')) {
-            fprintf(stderr, "kvlm logits: --tokens: '%.20s' is not a token id\n", p);
-            free(ids);
-            return 2;
-        }
-        ids[n++] = (int32_t)v;
-        p = end;
-    }
-    if (n == 0) {
-        fprintf(stderr, "kvlm logits: --tokens is empty\n");
-        free(ids);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    if (!cli_parse_token_list(toks, &ids, &n)) {
+        fprintf(stderr, "kvlm logits: --tokens must be token ids separated by spaces or commas\n");
         return 2;
     }
     kvlm_model *m = cli_load_model("logits", path);

@@ -17,8 +17,12 @@ static void usage(FILE *f)
             "  inspect MODEL [--json] [--tensors]   architecture, sizes, tensor types, KV bytes/token\n"
             "  logits -m MODEL --tokens \"1 2 3\" --out FILE\n"
             "                                       float32 logits [n_tokens x n_vocab]\n"
+            "  tokenize -m MODEL (--text T | --file F) [--special] [--no-bos]\n"
+            "                                       JSON array of token ids\n"
+            "  detokenize -m MODEL --tokens \"1 2 3\" [--skip-special]\n"
             "  bench forward -m MODEL [--threads N] [--prompt 512] [--gen 128] [--json]\n"
             "                                       prefill and decode tokens/s\n"
+            "  bench tokenize -m MODEL --file F     tokenizer throughput (MB/s)\n"
             "\n"
             "MODEL is a .gguf file or a Hugging Face folder (config.json + *.safetensors).\n"
             "See docs/CLI.md for every option.\n",
@@ -34,6 +38,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "inspect") == 0) return cmd_inspect(argc - 1, argv + 1);
     if (strcmp(cmd, "logits") == 0) return cmd_logits(argc - 1, argv + 1);
+    if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(argc - 1, argv + 1);
+    if (strcmp(cmd, "detokenize") == 0) return cmd_detokenize(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);

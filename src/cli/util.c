@@ -61,3 +61,32 @@ void cli_json_string(const char *s)
     }
     putchar('"');
 }
+
+bool cli_parse_token_list(const char *s, int32_t **ids, size_t *n)
+{
+    size_t cap = strlen(s) / 2 + 1, k = 0;
+    int32_t *a = malloc(cap * sizeof *a);
+    if (!a) return false;
+    const char *p = s;
+    while (*p) {
+        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n') p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || errno || v < 0 || v > INT32_MAX ||
+            (*end && *end != ' ' && *end != ',' && *end != '\t' && *end != '\n')) {
+            free(a);
+            return false;
+        }
+        a[k++] = (int32_t)v;
+        p = end;
+    }
+    if (k == 0) {
+        free(a);
+        return false;
+    }
+    *ids = a;
+    *n = k;
+    return true;
+}
