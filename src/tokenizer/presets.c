@@ -66,14 +66,13 @@ kvlm_status kvlm_tokenizer_set_preset(kvlm_tokenizer *t, const char *p, size_t n
         return push(t, KVLM_PRETOK_BYTELEVEL, NULL, KVLM_SPLIT_ISOLATED);
     }
     if (is(p, n, "starcoder")) {
-        if ((st = push(t, KVLM_PRETOK_DIGITS, NULL, KVLM_SPLIT_ISOLATED))) return st;
-        t->pretok[t->n_pretok - 1].individual_digits = true;
+        if ((st = push(t, KVLM_PRETOK_DIGITS, "\\p{N}", KVLM_SPLIT_ISOLATED))) return st;
         return push(t, KVLM_PRETOK_BYTELEVEL, kvlm_regex_gpt2, KVLM_SPLIT_ISOLATED);
     }
     if (is(p, n, "falcon")) {
         if ((st = push(t, KVLM_PRETOK_SPLIT, "[\\p{P}!-/:-@\\[-`{-~]", KVLM_SPLIT_CONTIGUOUS))) return st;
         if ((st = push(t, KVLM_PRETOK_BYTELEVEL, kvlm_regex_gpt2, KVLM_SPLIT_ISOLATED))) return st;
-        if ((st = push(t, KVLM_PRETOK_DIGITS, NULL, KVLM_SPLIT_ISOLATED))) return st;
+        if ((st = push(t, KVLM_PRETOK_DIGITS, "\\p{N}+", KVLM_SPLIT_ISOLATED))) return st;
         return push(t, KVLM_PRETOK_SPLIT, "[0-9][0-9][0-9]", KVLM_SPLIT_ISOLATED);
     }
     return kvlm_fail(KVLM_ERR_UNSUPPORTED, "pre-tokenizer \"%.*s\" is not supported (known: gpt-2, mpt, llama-bpe, qwen2, "

@@ -208,31 +208,6 @@ static kvlm_status step_metaspace(pt_ctx *c, const kvlm_pretok_step *p, const ch
     return st;
 }
 
-static kvlm_status step_digits(pt_ctx *c, const kvlm_pretok_step *p, const char *s, size_t n,
-                               kvlm_pieces *out)
-{
-    c->iv.n = 0;
-    kvlm_status st = KVLM_OK;
-    size_t i = 0;
-    while (i < n && !st) {
-        size_t j = i;
-        bool d = s[i] >= '0' && s[i] <= '9'; /* HF uses char::is_numeric; ASCII digits suffice for the vocabularies here */
-        while (j < n && ((s[j] >= '0' && s[j] <= '9') == d)) {
-            j++;
-            if (d && p->individual_digits) break;
-        }
-        st = ival_push(&c->iv, i, j, d);
-        i = j;
-    }
-    if (!st) st = apply_behavior(p->individual_digits ? KVLM_SPLIT_ISOLATED : KVLM_SPLIT_CONTIGUOUS,
-                                 &c->iv, &c->tmp);
-    if (!st) {
-        /* Contiguous merges equal neighbours: digits with digits only. */
-        st = emit_ivals(p->individual_digits ? &c->tmp : &c->iv, s, 0, false, out);
-    }
-    return st;
-}
-
 kvlm_status kvlm_pretokenize(const kvlm_pretok_step *steps, int n_steps, kvlm_pieces *in,
                              kvlm_pieces *out)
 {
@@ -274,8 +249,8 @@ kvlm_status kvlm_pretokenize(const kvlm_pretok_step *steps, int n_steps, kvlm_pi
             case KVLM_PRETOK_METASPACE:
                 st = step_metaspace(&c, p, s, n, first_seg && i == 0, out);
                 break;
-            case KVLM_PRETOK_DIGITS:
-                st = step_digits(&c, p, s, n, out);
+            case KVLM_PRETOK_DIGITS: /* compiled to \p{N} or \p{N}+, Isolated */
+                st = split_regex(&c, p->re, KVLM_SPLIT_ISOLATED, false, s, n, out);
                 break;
             }
         }

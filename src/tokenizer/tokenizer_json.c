@@ -210,6 +210,9 @@ static kvlm_status add_pretok(jl *L, json_t *p)
     } else if (strcmp(type, "Digits") == 0) {
         s->type = KVLM_PRETOK_DIGITS;
         s->individual_digits = jbool(p, "individual_digits", false);
+        /* Rust char::is_numeric is Unicode N (Nd, Nl, No) */
+        const char *rx = s->individual_digits ? "\\p{N}" : "\\p{N}+";
+        st = kvlm_regex_compile(rx, strlen(rx), "Digits pre-tokenizer", &s->re);
     } else if (strcmp(type, "Punctuation") == 0) {
         s->type = KVLM_PRETOK_SPLIT;
         const char *b = jstr(p, "behavior");

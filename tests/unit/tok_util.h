@@ -13,7 +13,7 @@
 
 #include "kvlm.h"
 
-static char *tu_read(const char *path, size_t *len)
+static inline char *tu_read(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -35,14 +35,14 @@ static char *tu_read(const char *path, size_t *len)
     return p;
 }
 
-static int tu_exists(const char *path)
+static inline int tu_exists(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (f) fclose(f);
     return f != NULL;
 }
 
-static void tu_print_ids(const char *label, const int32_t *ids, size_t n)
+static inline void tu_print_ids(const char *label, const int32_t *ids, size_t n)
 {
     fprintf(stderr, "  %s (%zu):", label, n);
     for (size_t i = 0; i < n && i < 64; i++) fprintf(stderr, " %d", (int)ids[i]);
@@ -50,7 +50,7 @@ static void tu_print_ids(const char *label, const int32_t *ids, size_t n)
 }
 
 /* Encodes text and compares with expect; prints both on mismatch. */
-static int tu_check_ids(const kvlm_tokenizer *tok, const char *text, size_t len, unsigned flags, const int32_t *expect,
+static inline int tu_check_ids(const kvlm_tokenizer *tok, const char *text, size_t len, unsigned flags, const int32_t *expect,
                         size_t n_expect, const char *what)
 {
     int32_t *ids = NULL;
@@ -69,7 +69,7 @@ static int tu_check_ids(const kvlm_tokenizer *tok, const char *text, size_t len,
 
 /* Runs a llama.cpp .inp/.out pair; returns the number of failures, or -1 if
  * the files are malformed; *n_cases receives the case count. */
-static int tu_run_inp_out(const kvlm_tokenizer *tok, const char *inp_path, const char *out_path, int *n_cases)
+static inline int tu_run_inp_out(const kvlm_tokenizer *tok, const char *inp_path, const char *out_path, int *n_cases)
 {
     size_t il, ol;
     char *inp = tu_read(inp_path, &il), *out = tu_read(out_path, &ol);
