@@ -7,7 +7,9 @@
  * keyed by (rank, position of the left symbol). We pop the best entry; if
  * it is stale (the left symbol died, or either neighbour changed id) it is
  * dropped, else the two symbols are merged in place (the right one is
- * unlinked) and the two new adjacent pairs are pushed. Each merge removes a
+ * unlinked) and the two new adjacent pairs are pushed. An entry is only
+ * (rank, position); on pop the pair now at that position is looked up and
+ * the entry is stale unless it still has that rank. Each merge removes a
  * symbol and pushes at most two entries, so a word of n symbols costs
  * O(n log n) time and O(n) memory, whatever its content: 1 MB of 'a' is
  * fine without any cap on the word length.
@@ -42,9 +44,9 @@ void kvlm_bpe_scratch_free(kvlm_bpe_scratch *s)
     memset(s, 0, sizeof *s);
 }
 
-static bool ent_less(const struct kvlm_bpe_heap_ent *a, const struct kvlm_bpe_heap_ent *b)
+static inline bool ent_less(const struct kvlm_bpe_heap_ent *a, const struct kvlm_bpe_heap_ent *b)
 {
-    return a->rank < b->rank || (a->rank == b->rank && a->pos < b->pos);
+    return a->key < b->key;
 }
 
 static kvlm_status heap_push(kvlm_bpe_scratch *sc, size_t *n, struct kvlm_bpe_heap_ent e)
@@ -90,11 +92,9 @@ static kvlm_status push_pair(const kvlm_tokenizer *t, kvlm_bpe_scratch *sc, size
     if (pos < 0) return KVLM_OK;
     int32_t nx = sc->sym[pos].next;
     if (nx < 0) return KVLM_OK;
-    struct kvlm_bpe_heap_ent e;
-    e.pos = pos;
-    e.left = sc->sym[pos].id;
-    e.right = sc->sym[nx].id;
-    if (!kvlm_vocab_merge(&t->vocab, e.left, e.right, &e.rank, &e.merged)) return KVLM_OK;
+    int32_t rank, merged;
+    if (!kvlm_vocab_merge(&t->vocab, sc->sym[pos].id, sc->sym[nx].id, &rank, &merged)) return KVLM_OK;
+    struct kvlm_bpe_heap_ent e = {(uint64_t)(uint32_t)rank << 32 | (uint32_t)pos};
     return heap_push(sc, hn, e);
 }
 
@@ -135,16 +135,20 @@ kvlm_status kvlm_bpe_word(const kvlm_tokenizer *t, const char *s, size_t n, kvlm
         if ((st = push_pair(t, sc, &hn, (int32_t)i))) return st;
     while (hn > 0) {
         struct kvlm_bpe_heap_ent e = heap_pop(sc, &hn);
-        struct kvlm_bpe_sym *a = &sc->sym[e.pos];
-        if (a->dead || a->id != e.left || a->next < 0) continue;
+        int32_t pos = (int32_t)(e.key & 0xFFFFFFFFu), rank, merged;
+        struct kvlm_bpe_sym *a = &sc->sym[pos];
+        if (a->dead || a->next < 0) continue;
         struct kvlm_bpe_sym *b = &sc->sym[a->next];
-        if (b->id != e.right) continue;
-        a->id = e.merged;
+        /* stale unless the pair there now has exactly this entry's rank (a
+         * rank names one merged token, so the merge is the same) */
+        if (!kvlm_vocab_merge(&t->vocab, a->id, b->id, &rank, &merged) || (uint32_t)rank != (uint32_t)(e.key >> 32))
+            continue;
+        a->id = merged;
         b->dead = 1;
         a->next = b->next;
-        if (b->next >= 0) sc->sym[b->next].prev = e.pos;
+        if (b->next >= 0) sc->sym[b->next].prev = pos;
         if ((st = push_pair(t, sc, &hn, a->prev))) return st;
-        if ((st = push_pair(t, sc, &hn, e.pos))) return st;
+        if ((st = push_pair(t, sc, &hn, pos))) return st;
     }
     for (int32_t i = ns ? 0 : -1; i >= 0; i = sc->sym[i].next)
         if ((st = emit(sc->sym[i].id, ids, n_ids, cap_ids))) return st;

@@ -16,8 +16,10 @@ struct kvlm_bpe_sym {
     int32_t dead;    /* merged into its left neighbour */
 };
 
+/* A heap entry is (rank << 32 | position of the left symbol): 8 bytes, so
+ * that big heaps stay cache-friendly. The pair is re-looked-up on pop. */
 struct kvlm_bpe_heap_ent {
-    int32_t rank, pos, left, right, merged;
+    uint64_t key;
 };
 
 /* Ensures room for n symbols. */
