@@ -278,8 +278,8 @@ kvlm_status kvlm_tokenizer_stream_finish(kvlm_tokenizer_stream *s, char *buf, si
                                          size_t *n_out);
 
 /* Chat templates. Built-in renderers, chosen by recognising the model's
- * chat_template (or by name: "chatml", "llama2", "llama3", "mistral",
- * "gemma", "phi3"). Rendering is cache-stable: the rendering of messages
+ * chat_template (or by name: "chatml", "llama3", "llama3.1", "llama2",
+ * "mistral", "gemma", "phi3"). Rendering is cache-stable: the rendering of messages
  * [0, k) is a byte prefix of the rendering of [0, k+1) when the template
  * allows it (see docs/TOKENIZER.md). */
 typedef struct kvlm_chat_message {
@@ -290,6 +290,8 @@ typedef struct kvlm_chat_message {
 /* Name of the built-in template recognised for tok ("chatml", ...), or NULL
  * if the model has none or it is not recognised. */
 const char *kvlm_tokenizer_chat_template_name(const kvlm_tokenizer *tok);
+/* Same recognition for a Jinja template source (NULL if not recognised). */
+const char *kvlm_chat_template_detect(const char *jinja_source);
 /* Renders msgs[0, n) with template `name` (NULL: the tokenizer's own) into a
  * malloc'ed NUL-terminated string (*len bytes) the caller frees.
  * add_generation_prompt appends the assistant header. */
