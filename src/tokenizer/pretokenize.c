@@ -211,17 +211,29 @@ static kvlm_status step_metaspace(pt_ctx *c, const kvlm_pretok_step *p, const ch
 kvlm_status kvlm_pretokenize(const kvlm_pretok_step *steps, int n_steps, kvlm_pieces *in,
                              kvlm_pieces *out)
 {
+    /* PCRE2 match state is per thread and reused across calls (creating a
+     * JIT stack maps memory, too costly per call); the interval lists are
+     * per call. Freed at thread exit by nobody: a few KB per thread. */
+    static _Thread_local pt_ctx tls;
     pt_ctx c = {0};
     kvlm_status st = KVLM_OK;
-    c.md = pcre2_match_data_create(4, NULL);
-    c.mc = pcre2_match_context_create(NULL);
-    c.js = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, NULL);
-    if (!c.md || !c.mc || !c.js) {
-        st = kvlm_fail(KVLM_ERR_NOMEM, "pre-tokenizer: out of memory");
-        goto done;
+    if (!tls.md) {
+        tls.md = pcre2_match_data_create(4, NULL);
+        tls.mc = pcre2_match_context_create(NULL);
+        tls.js = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, NULL);
+        if (!tls.md || !tls.mc || !tls.js) {
+            if (tls.js) pcre2_jit_stack_free(tls.js);
+            if (tls.mc) pcre2_match_context_free(tls.mc);
+            if (tls.md) pcre2_match_data_free(tls.md);
+            tls.md = NULL;
+            return kvlm_fail(KVLM_ERR_NOMEM, "pre-tokenizer: out of memory");
+        }
+        pcre2_set_match_limit(tls.mc, 10u * 1000 * 1000);
+        pcre2_jit_stack_assign(tls.mc, NULL, tls.js);
     }
-    pcre2_set_match_limit(c.mc, 10u * 1000 * 1000);
-    pcre2_jit_stack_assign(c.mc, NULL, c.js);
+    c.md = tls.md;
+    c.mc = tls.mc;
+    c.js = tls.js;
     bool first_seg = in->first_segment;
     for (int k = 0; k < n_steps && !st; k++) {
         const kvlm_pretok_step *p = &steps[k];
@@ -266,11 +278,7 @@ kvlm_status kvlm_pretokenize(const kvlm_pretok_step *steps, int n_steps, kvlm_pi
         *in = *out;
         *out = t;
     }
-done:
     free(c.iv.v);
     free(c.tmp.v);
-    if (c.js) pcre2_jit_stack_free(c.js);
-    if (c.mc) pcre2_match_context_free(c.mc);
-    if (c.md) pcre2_match_data_free(c.md);
     return st;
 }
