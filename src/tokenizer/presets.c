@@ -8,7 +8,7 @@
  *                              (mpt also has an NFC normalizer)
  *   llama-bpe, llama3          Split(LLAMA3 regex, Isolated) + ByteLevel(no regex),
  *                              ignore_merges
- *   qwen2, deepseek-r1-qwen    Split(QWEN2 regex, Isolated) + ByteLevel(no regex)
+ *   qwen2, deepseek-r1-qwen    NFC + Split(QWEN2 regex, Isolated) + ByteLevel(no regex)
  *   starcoder                  Digits(individual) + ByteLevel(use_regex)
  *   falcon                     Punctuation(Contiguous) + ByteLevel(use_regex)
  *                              + Digits + Split([0-9][0-9][0-9], Isolated)
@@ -62,6 +62,10 @@ kvlm_status kvlm_tokenizer_set_preset(kvlm_tokenizer *t, const char *p, size_t n
         return push(t, KVLM_PRETOK_BYTELEVEL, NULL, KVLM_SPLIT_ISOLATED);
     }
     if (is(p, n, "qwen2") || is(p, n, "deepseek-r1-qwen")) {
+        if (t->n_norm < KVLM_TOK_MAX_PRETOK) { /* Qwen2's tokenizer.json normalizes to NFC */
+            memset(&t->norm[t->n_norm], 0, sizeof t->norm[0]);
+            t->norm[t->n_norm++].type = KVLM_NORM_NFC;
+        }
         if ((st = push(t, KVLM_PRETOK_SPLIT, rx_qwen2, KVLM_SPLIT_ISOLATED))) return st;
         return push(t, KVLM_PRETOK_BYTELEVEL, NULL, KVLM_SPLIT_ISOLATED);
     }

@@ -14,7 +14,8 @@
  * an error, never a silent change of output.
  *
  * Split behaviours reproduce tokenizers' NormalizedString::split exactly
- * (see apply_behavior). Empty pieces are dropped.
+ * (see apply_behavior). Empty pieces are dropped. Steps after a ByteLevel
+ * step see the byte-level alphabet, as in HF (split_mapped).
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -172,6 +173,40 @@ static kvlm_status split_regex(pt_ctx *c, pcre2_code *re, kvlm_split_behavior b,
     return emit_ivals(&c->tmp, s, 0, false, out);
 }
 
+/* Split of a piece that an earlier ByteLevel step has turned into the
+ * byte-level alphabet in HF (each byte one code point, e.g. 0xC2 0xBD ->
+ * "\u00c2\u00bd"): run the regex on the mapped text, then cut the raw piece
+ * at the corresponding bytes. Exact because the mapping is one character
+ * per byte. */
+static kvlm_status split_mapped(pt_ctx *c, pcre2_code *re, kvlm_split_behavior b, bool invert, const char *s,
+                                size_t n, kvlm_pieces *out)
+{
+    kvlm_buf m = {0};
+    size_t *raw = malloc((2 * n + 1) * sizeof *raw);
+    kvlm_status st = raw ? KVLM_OK : kvlm_fail(KVLM_ERR_NOMEM, "pre-tokenizer: out of memory");
+    for (size_t i = 0; i < n && !st; i++) {
+        char u[4];
+        int l = kvlm_utf8_encode(kvlm_bytelevel_cp((uint8_t)s[i]), u);
+        for (int k = 0; k < l; k++) raw[m.n + (size_t)k] = i;
+        st = kvlm_buf_put(&m, u, (size_t)l);
+    }
+    if (!st) {
+        raw[m.n] = n;
+        st = regex_intervals(c, re, m.p ? m.p : "", m.n, &c->iv);
+    }
+    if (!st && invert)
+        for (size_t i = 0; i < c->iv.n; i++) c->iv.v[i].delim = !c->iv.v[i].delim;
+    if (!st) st = apply_behavior(b, &c->iv, &c->tmp);
+    for (size_t i = 0; i < c->tmp.n && !st; i++) {
+        c->tmp.v[i].s = raw[c->tmp.v[i].s];
+        c->tmp.v[i].e = raw[c->tmp.v[i].e];
+    }
+    if (!st) st = emit_ivals(&c->tmp, s, 0, false, out);
+    free(raw);
+    kvlm_buf_free(&m);
+    return st;
+}
+
 static kvlm_status step_metaspace(pt_ctx *c, const kvlm_pretok_step *p, const char *s, size_t n,
                                   bool first, kvlm_pieces *out)
 {
@@ -235,6 +270,7 @@ kvlm_status kvlm_pretokenize(const kvlm_pretok_step *steps, int n_steps, kvlm_pi
     c.mc = tls.mc;
     c.js = tls.js;
     bool first_seg = in->first_segment;
+    bool mapped = false; /* an earlier ByteLevel step mapped the text (HF) */
     for (int k = 0; k < n_steps && !st; k++) {
         const kvlm_pretok_step *p = &steps[k];
         kvlm_pieces_reset(out);
@@ -243,7 +279,8 @@ kvlm_status kvlm_pretokenize(const kvlm_pretok_step *steps, int n_steps, kvlm_pi
             size_t n = in->v[i].len;
             switch (p->type) {
             case KVLM_PRETOK_SPLIT:
-                st = split_regex(&c, p->re, p->behavior, p->invert, s, n, out);
+                st = mapped ? split_mapped(&c, p->re, p->behavior, p->invert, s, n, out)
+                            : split_regex(&c, p->re, p->behavior, p->invert, s, n, out);
                 break;
             case KVLM_PRETOK_BYTELEVEL:
                 if (p->add_prefix_space && (n == 0 || s[0] != ' ')) {
@@ -262,11 +299,13 @@ kvlm_status kvlm_pretokenize(const kvlm_pretok_step *steps, int n_steps, kvlm_pi
                 st = step_metaspace(&c, p, s, n, first_seg && i == 0, out);
                 break;
             case KVLM_PRETOK_DIGITS: /* compiled to \p{N} or \p{N}+, Isolated */
-                st = split_regex(&c, p->re, KVLM_SPLIT_ISOLATED, false, s, n, out);
+                st = mapped ? split_mapped(&c, p->re, KVLM_SPLIT_ISOLATED, false, s, n, out)
+                            : split_regex(&c, p->re, KVLM_SPLIT_ISOLATED, false, s, n, out);
                 break;
             }
         }
         if (st) break;
+        if (p->type == KVLM_PRETOK_BYTELEVEL) mapped = true;
         /* swap: the output becomes the next step's input */
         kvlm_pieces t = *in;
         *in = *out;

@@ -3,7 +3,8 @@
  * trained by tests/fixtures/make_tokenizer_fixtures.py (one per supported
  * style: GPT-2, prefix-space ByteLevel, Llama 3 (ignore_merges), Qwen2
  * (NFC, non-special added token with lstrip/rstrip), a mixed pipeline of
- * every Split behaviour / Punctuation / Digits, SentencePiece legacy
+ * every Split behaviour / Punctuation / Digits, Falcon's steps after
+ * ByteLevel (which see the byte-level alphabet), SentencePiece legacy
  * normalizer and Metaspace). For each case: ids with specials parsed,
  * with add_special, with specials as plain text, and the decoding.
  */
@@ -68,7 +69,7 @@ static void run(const char *name)
 
 int main(void)
 {
-    static const char *const names[] = {"bl_gpt2", "bl_prefix", "bl_llama3", "bl_qwen2", "bl_mixed", "spm_llama",
+    static const char *const names[] = {"bl_gpt2", "bl_prefix", "bl_llama3", "bl_qwen2", "bl_mixed", "bl_falcon", "spm_llama",
                                         "spm_metaspace"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) run(names[i]);
     TEST_MAIN_END("test_tok_fixtures");
