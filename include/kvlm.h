@@ -197,6 +197,109 @@ int kvlm_session_n_tokens(const kvlm_session *s);
 /* Rewinds the session to its first n tokens, releasing later KV blocks. */
 kvlm_status kvlm_session_truncate(kvlm_session *s, int n);
 
+/* ===========================================================================
+ * Tokenizers (section owned by src/tokenizer/; see docs/TOKENIZER.md)
+ *
+ * A kvlm_tokenizer is immutable once loaded: encode/decode may be called
+ * from several threads at once. Ids are int32_t in [0, n_vocab).
+ * Capacity convention for functions filling a caller buffer: if the buffer
+ * is too small they return KVLM_ERR_INVALID_ARG and still store the needed
+ * count in *n_out, so callers may size a buffer and call again.
+ * ========================================================================= */
+typedef struct kvlm_tokenizer kvlm_tokenizer;
+
+/* Loads a tokenizer from a .gguf (tokenizer.ggml.* keys), a tokenizer.json,
+ * or a folder holding tokenizer.json (+ optional tokenizer_config.json, which
+ * supplies add_bos/add_eos, bos/eos and the chat template). */
+kvlm_status kvlm_tokenizer_load(const char *path, kvlm_tokenizer **out);
+void kvlm_tokenizer_free(kvlm_tokenizer *tok);
+
+/* Encoding flags. */
+#define KVLM_TOKENIZE_ADD_SPECIAL   1u /* add BOS/EOS as the model's post-processor does */
+#define KVLM_TOKENIZE_PARSE_SPECIAL 2u /* recognise special-token text (else plain text) */
+
+/* Tokenizes text[0, len) (any bytes; see docs/TOKENIZER.md for invalid UTF-8)
+ * into ids[0, capacity). *n_out receives the number of ids. */
+kvlm_status kvlm_tokenizer_encode(const kvlm_tokenizer *tok, const char *text, size_t len,
+                                  unsigned flags, int32_t *ids, size_t capacity, size_t *n_out);
+/* Same, into a malloc'ed array the caller frees with free(). */
+kvlm_status kvlm_tokenizer_encode_alloc(const kvlm_tokenizer *tok, const char *text, size_t len,
+                                        unsigned flags, int32_t **ids, size_t *n_out);
+
+/* Decoding flags. */
+#define KVLM_DETOKENIZE_SKIP_SPECIAL 1u /* drop control tokens (BOS, EOS, ...) */
+
+/* Detokenizes ids[0, n) into buf[0, capacity): the bytes, then a NUL.
+ * *n_out receives the byte count (without the NUL); capacity must be at
+ * least *n_out + 1. Invalid ids (negative, >= n_vocab, holes) are
+ * KVLM_ERR_INVALID_ARG. The result is the exact bytes of the tokens (byte
+ * fallback and byte-level bytes joined), so decode(encode(s)) == s. */
+kvlm_status kvlm_tokenizer_decode(const kvlm_tokenizer *tok, const int32_t *ids, size_t n,
+                                  unsigned flags, char *buf, size_t capacity, size_t *n_out);
+/* Same, into a malloc'ed NUL-terminated string the caller frees. */
+kvlm_status kvlm_tokenizer_decode_alloc(const kvlm_tokenizer *tok, const int32_t *ids, size_t n,
+                                        unsigned flags, char **text, size_t *n_out);
+
+/* The bytes token id stands for when decoded in the middle of a text (no
+ * leading-space stripping), owned by the tokenizer. May be invalid UTF-8
+ * (a single byte-fallback byte). */
+kvlm_status kvlm_tokenizer_token_to_piece(const kvlm_tokenizer *tok, int32_t id,
+                                          const char **piece, size_t *len);
+/* The token's text as written in the vocabulary (e.g. "Ġhello", "▁the",
+ * "<0x0A>"), owned by the tokenizer (NUL-terminated). NULL for an invalid id. */
+const char *kvlm_tokenizer_token_text(const kvlm_tokenizer *tok, int32_t id);
+/* Id of an exact token text, or -1. */
+int32_t kvlm_tokenizer_find(const kvlm_tokenizer *tok, const char *text, size_t len);
+
+int32_t kvlm_tokenizer_n_vocab(const kvlm_tokenizer *tok);
+int32_t kvlm_tokenizer_bos(const kvlm_tokenizer *tok); /* -1 if none */
+int32_t kvlm_tokenizer_eos(const kvlm_tokenizer *tok); /* -1 if none */
+/* true for control/special tokens (BOS, EOS, <|im_end|>, ...). */
+bool kvlm_tokenizer_is_special(const kvlm_tokenizer *tok, int32_t id);
+/* true if generating id should end a turn (EOS, EOT, <|im_end|>, <|end|>...). */
+bool kvlm_tokenizer_is_eog(const kvlm_tokenizer *tok, int32_t id);
+/* Whether KVLM_TOKENIZE_ADD_SPECIAL adds a BOS for this model. */
+bool kvlm_tokenizer_adds_bos(const kvlm_tokenizer *tok);
+
+/* Streaming detokenizer: feed ids one at a time, get only complete UTF-8.
+ * Incomplete sequences are held back (at most 3 bytes) until a later token
+ * completes them; bytes that can never become valid UTF-8 are replaced by
+ * U+FFFD; finish() emits U+FFFD for a dangling incomplete tail. Output never
+ * contains invalid UTF-8. The stream borrows its tokenizer. */
+typedef struct kvlm_tokenizer_stream kvlm_tokenizer_stream;
+kvlm_status kvlm_tokenizer_stream_create(const kvlm_tokenizer *tok, unsigned flags,
+                                         kvlm_tokenizer_stream **out);
+void kvlm_tokenizer_stream_free(kvlm_tokenizer_stream *s);
+/* Appends the text made complete by id into buf[0, capacity) (NUL-terminated).
+ * capacity >= token piece length + 16 always suffices. */
+kvlm_status kvlm_tokenizer_stream_push(kvlm_tokenizer_stream *s, int32_t id, char *buf,
+                                       size_t capacity, size_t *n_out);
+kvlm_status kvlm_tokenizer_stream_finish(kvlm_tokenizer_stream *s, char *buf, size_t capacity,
+                                         size_t *n_out);
+
+/* Chat templates. Built-in renderers, chosen by recognising the model's
+ * chat_template (or by name: "chatml", "llama3", "llama3.1", "llama2",
+ * "mistral", "gemma", "phi3"). Rendering is cache-stable: the rendering of messages
+ * [0, k) is a byte prefix of the rendering of [0, k+1) when the template
+ * allows it (see docs/TOKENIZER.md). */
+typedef struct kvlm_chat_message {
+    const char *role;    /* "system", "user" or "assistant" */
+    const char *content; /* NUL-terminated UTF-8 */
+} kvlm_chat_message;
+
+/* Name of the built-in template recognised for tok ("chatml", ...), or NULL
+ * if the model has none or it is not recognised. */
+const char *kvlm_tokenizer_chat_template_name(const kvlm_tokenizer *tok);
+/* Same recognition for a Jinja template source (NULL if not recognised). */
+const char *kvlm_chat_template_detect(const char *jinja_source);
+/* Renders msgs[0, n) with template `name` (NULL: the tokenizer's own) into a
+ * malloc'ed NUL-terminated string (*len bytes) the caller frees.
+ * add_generation_prompt appends the assistant header. */
+kvlm_status kvlm_chat_render(const kvlm_tokenizer *tok, const char *name,
+                             const kvlm_chat_message *msgs, size_t n, bool add_generation_prompt,
+                             char **out, size_t *len);
+/* ===================== end of the tokenizer section ====================== */
+
 #ifdef __cplusplus
 }
 #endif
