@@ -17,6 +17,7 @@
  *     (d_w*d_x) into one 8-lane accumulator; hsum8 at the end.
  *   K-quants: exact int32 per super-block (identical to the reference's
  *     isum/imin), combined in float exactly as the reference does.
+ * dequantize_row and quantize_row give the reference's bits for every type.
  * The *_rows(R, C, ...) helpers compute R weight rows x C activation rows
  * sharing every load (and unpack) of w and x; the instruction sequence of
  * each (r, c) element does not depend on R or C, which is what makes
@@ -174,7 +175,7 @@ ALWAYS_INLINE void dotq_rows(const int R, const int C, bool q4, int64_t nb, cons
  *   m[0..3]  = b & 63,  m[4..7]  = (c >> 4) | (b >> 6) << 4        (per byte)
  * The mins come back as int32 lanes m_j * 0x10001 (m_j in both int16
  * halves) for vpmaddwd against the pairs of Q8_K block sums. */
-ALWAYS_INLINE __m256i k_scales(const uint8_t *q, uint8_t sc[8])
+ALWAYS_INLINE __m256i k_scales_mins(const uint8_t *q, uint8_t sc[8], uint8_t mn[8])
 {
     uint32_t a, b, c, w[4];
     memcpy(&a, q, 4);
@@ -185,8 +186,15 @@ ALWAYS_INLINE __m256i k_scales(const uint8_t *q, uint8_t sc[8])
     w[2] = b & 0x3F3F3F3Fu;
     w[3] = ((c >> 4) & 0x0F0F0F0Fu) | ((b >> 6) & 0x03030303u) << 4;
     memcpy(sc, w, 8);
+    memcpy(mn, w + 2, 8);
     __m256i m = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(w + 2)));
     return _mm256_or_si256(m, _mm256_slli_epi32(m, 16));
+}
+
+ALWAYS_INLINE __m256i k_scales(const uint8_t *q, uint8_t sc[8])
+{
+    uint8_t mn[8];
+    return k_scales_mins(q, sc, mn);
 }
 
 ALWAYS_INLINE void dotk45_rows(const int R, const int C, bool five, int64_t nb, const uint8_t *w,
@@ -483,6 +491,64 @@ static void simd_dequantize_row(kvlm_dtype t, const void *src, float *y, int64_t
                     q8 = _mm_srli_si128(q8, 8);
                 __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8));
                 _mm256_storeu_ps(y + 8 * k, _mm256_mul_ps(d, v));
+            }
+        }
+        return;
+    }
+    case KVLM_DTYPE_Q4_K:
+    case KVLM_DTYPE_Q5_K: {
+        bool five = t == KVLM_DTYPE_Q5_K;
+        const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+        for (; i < n / 256; i++, b += five ? KVLM_Q5_K_BYTES : KVLM_Q4_K_BYTES) {
+            float d = f16s(b), dmin = f16s(b + 2);
+            uint8_t sc[8], mn[8];
+            k_scales_mins(b + 4, sc, mn);
+            __m256i qh = five ? ld256(b + 16) : _mm256_setzero_si256();
+            for (int jj = 0; jj < 4; jj++) {
+                __m256i qv = ld256(b + (five ? 48 : 16) + 32 * jj);
+                __m256i q2[2] = {_mm256_and_si256(qv, m4), _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4)};
+                for (int h = 0; h < 2; h++) {
+                    int j = 2 * jj + h;
+                    if (five)
+                        q2[h] = _mm256_or_si256(q2[h], _mm256_slli_epi16(
+                                    _mm256_and_si256(_mm256_srli_epi16(qh, j), one), 4));
+                    /* as the reference: (d*sc)*q - dmin*m, no fused multiply-add */
+                    __m256 vd = _mm256_set1_ps(d * sc[j]), vm = _mm256_set1_ps(dmin * mn[j]);
+                    for (int k = 0; k < 4; k++) {
+                        __m128i q8 = k < 2 ? _mm256_castsi256_si128(q2[h]) : _mm256_extracti128_si256(q2[h], 1);
+                        if (k & 1)
+                            q8 = _mm_srli_si128(q8, 8);
+                        __m256 qf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q8));
+                        _mm256_storeu_ps(y + 32 * j + 8 * k, _mm256_sub_ps(_mm256_mul_ps(vd, qf), vm));
+                    }
+                }
+            }
+            y += 256;
+        }
+        return;
+    }
+    case KVLM_DTYPE_Q6_K: {
+        const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3), c32 = _mm256_set1_epi8(32);
+        for (; i < n / 256; i++, b += KVLM_Q6_K_BYTES, y += 256) {
+            float d = f16s(b + 208);
+            const int8_t *sc = (const int8_t *)(b + 192);
+            for (int h = 0; h < 2; h++) {
+                for (int k = 0; k < 4; k++) {
+                    __m256i lo = ld256(b + 64 * h + 32 * (k & 1));
+                    lo = (k < 2) ? _mm256_and_si256(lo, m4) : _mm256_and_si256(_mm256_srli_epi16(lo, 4), m4);
+                    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(ld256(b + 128 + 32 * h), 2 * k), m3);
+                    __m256i q = _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)), c32);
+                    int e0 = 128 * h + 32 * k; /* first element of these 32 */
+                    for (int kk = 0; kk < 4; kk++) {
+                        __m128i q8 = kk < 2 ? _mm256_castsi256_si128(q) : _mm256_extracti128_si256(q, 1);
+                        if (kk & 1)
+                            q8 = _mm_srli_si128(q8, 8);
+                        int e = e0 + 8 * kk;
+                        __m256 ds = _mm256_set1_ps(d * (float)sc[e / 16]);
+                        __m256 qf = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8));
+                        _mm256_storeu_ps(y + e, _mm256_mul_ps(ds, qf));
+                    }
+                }
             }
         }
         return;
