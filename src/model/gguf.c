@@ -42,7 +42,9 @@
 #define GGUF_MAX_NAME 65535      /* longest tensor name accepted */
 
 /* ---------------------------------------------------------------------------
- * GGML type table: block size in elements and bytes per block. Types that
+ * GGML type table: block size in elements and bytes per block (as ggml's
+ * C type traits; note gguf-py lists q8_1 as 40 bytes, ggml's block_q8_1 is
+ * 36, and q8_1 never appears in model files). Types that
  * were removed from GGML (their ids are reserved) have blck == 0: they get
  * a name but are rejected as unsupported.
  * ------------------------------------------------------------------------- */
@@ -94,6 +96,7 @@ static const ggml_type_info g_types[] = {
     [38] = {"iq4_nl_8_8 (removed)", 0, 0},
     [39] = {"mxfp4", 32, 17},
     [40] = {"nvfp4", 64, 36},
+    [41] = {"q1_0", 128, 18},
 };
 #define N_GGML_TYPES (sizeof g_types / sizeof g_types[0])
 

@@ -311,12 +311,13 @@ int main(void)
     CHECK(strcmp(kvlm_ggml_type_name(39), "mxfp4") == 0, "name mxfp4");
     CHECK(strcmp(kvlm_ggml_type_name(17), "iq2_xs") == 0, "name iq2_xs");
     CHECK(strcmp(kvlm_ggml_type_name(40), "nvfp4") == 0, "name nvfp4");
-    CHECK(kvlm_ggml_type_name(41) == NULL && kvlm_ggml_type_name(0xffffffffu) == NULL, "unknown");
+    CHECK(strcmp(kvlm_ggml_type_name(41), "q1_0") == 0, "name q1_0");
+    CHECK(kvlm_ggml_type_name(42) == NULL && kvlm_ggml_type_name(0xffffffffu) == NULL, "unknown");
     uint32_t bl = 0, by = 0;
     CHECK(kvlm_ggml_type_block(14, &bl, &by) && bl == 256 && by == 210, "q6_K block");
     CHECK(kvlm_ggml_type_block(8, &bl, &by) && bl == 32 && by == 34, "q8_0 block");
     CHECK(kvlm_ggml_type_block(2, &bl, &by) && bl == 32 && by == 18, "q4_0 block");
-    CHECK(!kvlm_ggml_type_block(4, &bl, &by) && !kvlm_ggml_type_block(41, NULL, NULL), "removed");
+    CHECK(!kvlm_ggml_type_block(4, &bl, &by) && !kvlm_ggml_type_block(42, NULL, NULL), "removed");
     kvlm_str s = {"abc", 3};
     CHECK(kvlm_str_eq(s, "abc") && !kvlm_str_eq(s, "ab") && !kvlm_str_eq(s, "abcd"), "str_eq");
 
