@@ -31,9 +31,10 @@ static int test_checks, test_failed;
 /* Stops the test program (for failures that make further checks useless). */
 #define REQUIRE(cond, ...)                                                   \
     do {                                                                     \
-        CHECK(cond, __VA_ARGS__);                                            \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "aborting this test program\n");                 \
+        int require_ok_ = (cond) ? 1 : 0; /* evaluated once */               \
+        CHECK(require_ok_, __VA_ARGS__);                                     \
+        if (!require_ok_) {                                                  \
+            fprintf(stderr, "aborting this test program (%s)\n", #cond);     \
             return 1;                                                        \
         }                                                                    \
     } while (0)
