@@ -418,6 +418,28 @@ static void test_invalid(void)
     kvlm_sampler_free(NULL);
     kvlm_sampler_reset(NULL);
 
+    /* the bias list is copied: changing the caller's array later has no effect */
+    {
+        float lg[4] = {1.0f, 2.0f, 3.0f, 0.0f};
+        kvlm_logit_bias b[1] = {{0, 10.0f}};
+        kvlm_sampler_params q = kvlm_sampler_default_params();
+        q.temperature = 0.0f;
+        q.logit_bias = b;
+        q.n_logit_bias = 1;
+        kvlm_sampler *g = NULL;
+        CHECK(kvlm_sampler_create(&q, 4, &g) == KVLM_OK, "create: %s", kvlm_last_error());
+        if (g) {
+            b[0].token = 3;
+            CHECK(kvlm_sampler_sample(g, lg, NULL, 0, &tok) == KVLM_OK && tok == 0,
+                  "bias list not copied (token %d)", (int)tok);
+            const kvlm_sampler_params *gp = kvlm_sampler_get_params(g);
+            CHECK(gp->logit_bias != b && gp->n_logit_bias == 1 && gp->logit_bias[0].token == 0 &&
+                      gp->temperature == 0.0f,
+                  "kvlm_sampler_get_params");
+        }
+        kvlm_sampler_free(g);
+    }
+
     kvlm_sampler_params dp = kvlm_sampler_default_params();
     CHECK(dp.temperature == 0.8f && dp.top_k == 40 && dp.top_p == 0.95f && dp.min_p == 0.05f &&
               dp.repetition_penalty == 1.0f && dp.penalty_last_n == 64 && dp.n_logit_bias == 0,
