@@ -1,15 +1,19 @@
 /*
- * candidates.c - partial selection of the best m candidates (see
+ * candidates.c - top-k and top-p selection over ranked candidates (see
  * candidates.h).
  *
- * The m best are found with a bounded heap kept in c[0, m): its root is the
- * worst of the m best seen so far, so each later candidate costs one
- * comparison unless it beats the root, and then O(log m) to sift. Only the
- * m winners are then sorted. With m much smaller than n (top-k of 40 over a
- * 152k vocabulary) this is close to one linear pass.
+ * Top-k: the k best are found with a bounded heap whose root is the worst
+ * of the k best seen so far, so each later token costs one comparison
+ * unless it beats the root, and then O(log k) to sift. Only the k winners
+ * are sorted. With k much smaller than n (40 of a 152k vocabulary) this is
+ * close to one linear pass, and no candidate is written for the others.
+ *
+ * Top-p: quickselect on summed probability mass (essay above
+ * kvlm_cand_top_p).
  */
 #include "sample/candidates.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 /* a ranks before b: higher w, or equal w and lower id. */
@@ -42,23 +46,24 @@ static void sift_down(kvlm_cand *h, int m, int i)
     }
 }
 
-void kvlm_cand_select_top(kvlm_cand *c, int n, int m)
+int kvlm_cand_top_k(const double *w, int n, int k, kvlm_cand *out)
 {
-    if (m <= 0 || n <= 0) return;
-    if (m >= n) {
-        qsort(c, (size_t)n, sizeof *c, cand_cmp);
-        return;
-    }
-    for (int i = m / 2 - 1; i >= 0; i--) sift_down(c, m, i);
-    for (int j = m; j < n; j++) {
-        if (cand_before(&c[j], &c[0])) {
-            kvlm_cand t = c[0];
-            c[0] = c[j];
-            c[j] = t;
-            sift_down(c, m, 0);
+    int m = 0;
+    if (k <= 0) return 0;
+    for (int i = 0; i < n; i++) {
+        if (w[i] == -INFINITY) continue;
+        kvlm_cand x = {w[i], 0.0, i};
+        if (m < k) {
+            out[m++] = x;
+            if (m == k)
+                for (int j = k / 2 - 1; j >= 0; j--) sift_down(out, k, j);
+        } else if (cand_before(&x, &out[0])) {
+            out[0] = x;
+            sift_down(out, k, 0);
         }
     }
-    qsort(c, (size_t)m, sizeof *c, cand_cmp);
+    qsort(out, (size_t)m, sizeof *out, cand_cmp);
+    return m;
 }
 
 static void cand_swap(kvlm_cand *a, kvlm_cand *b)

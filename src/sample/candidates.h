@@ -17,10 +17,12 @@ typedef struct kvlm_cand {
     int32_t id;
 } kvlm_cand;
 
-/* Rearranges c[0, n) so that c[0, m) holds the m best candidates in rank
- * order (best first); c[m, n) holds the others in no particular order.
- * O(n log m) time, no memory beyond c. m is clamped to [0, n]. */
-void kvlm_cand_select_top(kvlm_cand *c, int n, int m);
+/* The k best tokens of w[0, n) (w indexed by token id; -INFINITY entries
+ * are skipped) written to out[0, m) in rank order, best first; returns m =
+ * min(k, number of finite entries). out has room for k entries. One pass
+ * over w with a bounded heap: O(n log k) worst case, close to O(n) in
+ * practice since most entries lose one comparison against the heap root. */
+int kvlm_cand_top_k(const double *w, int n, int k, kvlm_cand *out);
 
 /* Nucleus (top-p) selection. c[i].p holds each candidate's probability.
  * Finds the smallest rank prefix whose probabilities, summed, reach top_p

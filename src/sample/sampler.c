@@ -7,16 +7,18 @@
  *  (1) Parameters are validated once, at creation; bad values fail with
  *      KVLM_ERR_INVALID_ARG naming the parameter and its value. Per-call
  *      input (logits, history) is checked on every call.
- *  (2) All scratch is allocated at creation: n_vocab candidates and n_vocab
- *      penalty counters. The counters are zero between calls: the penalty
+ *  (2) All scratch is allocated at creation: n_vocab working logits,
+ *      n_vocab candidates and n_vocab penalty counters. The counters are zero between calls: the penalty
  *      step counts the window, then clears each counter as it uses it, so
  *      the cost is O(window), not O(n_vocab).
  *  (3) Values are carried in double. Input logits are finite floats or
  *      -INFINITY and every parameter is finite, so bias sums, penalties
  *      and temperature scaling cannot overflow or produce NaN in double;
  *      -INFINITY stays -INFINITY through every step.
- *  (4) Cost per call: O(V) to copy the logits, plus O(V log k) for top-k
- *      (a bounded heap, then a sort of the k winners). Top-p after top-k
+ *  (4) Cost per call: O(V) to copy the logits into doubles. Top-k then
+ *      streams them through a bounded heap (O(V log k), candidates written
+ *      only for the k winners); without top-k every finite token becomes a
+ *      candidate. Top-p after top-k
  *      scans the k sorted survivors; top-p alone finds the nucleus by
  *      quickselect in expected O(V) and sorts only the few dozen
  *      candidates next to its boundary. Nothing sorts the vocabulary.
@@ -41,6 +43,7 @@ struct kvlm_sampler {
     kvlm_sampler_params p;  /* validated; p.logit_bias points to bias */
     kvlm_logit_bias *bias;  /* own copy, p.n_logit_bias entries */
     int n_vocab;
+    double *w;              /* n_vocab working logits, indexed by token id */
     kvlm_cand *cand;        /* n_vocab scratch candidates */
     int32_t *count;         /* n_vocab penalty counters, zero between calls */
     kvlm_rng rng;
@@ -133,13 +136,14 @@ kvlm_status kvlm_sampler_create(const kvlm_sampler_params *params, int n_vocab,
     kvlm_sampler *s = calloc(1, sizeof *s);
     if (!s) return kvlm_fail(KVLM_ERR_NOMEM, "kvlm_sampler_create: out of memory");
     s->n_vocab = n_vocab;
+    s->w = malloc((size_t)n_vocab * sizeof *s->w);
     s->cand = malloc((size_t)n_vocab * sizeof *s->cand);
     s->count = calloc((size_t)n_vocab, sizeof *s->count);
     if (p.n_logit_bias > 0) {
         s->bias = malloc((size_t)p.n_logit_bias * sizeof *s->bias);
         if (s->bias) memcpy(s->bias, p.logit_bias, (size_t)p.n_logit_bias * sizeof *s->bias);
     }
-    if (!s->cand || !s->count || (p.n_logit_bias > 0 && !s->bias)) {
+    if (!s->w || !s->cand || !s->count || (p.n_logit_bias > 0 && !s->bias)) {
         kvlm_sampler_free(s);
         return kvlm_fail(KVLM_ERR_NOMEM, "kvlm_sampler_create: cannot allocate scratch for %d tokens",
                          n_vocab);
@@ -154,6 +158,7 @@ kvlm_status kvlm_sampler_create(const kvlm_sampler_params *params, int n_vocab,
 void kvlm_sampler_free(kvlm_sampler *s)
 {
     if (!s) return;
+    free(s->w);
     free(s->cand);
     free(s->count);
     free(s->bias);
@@ -171,7 +176,7 @@ const kvlm_sampler_params *kvlm_sampler_get_params(const kvlm_sampler *s)
 }
 
 /* Step 2: penalties over the last penalty_last_n history tokens (design
- * note 2). cand[] is still indexed by token id. */
+ * note 2) on the working logits w[], indexed by token id. */
 static void apply_penalties(kvlm_sampler *s, const int32_t *history, int n_history)
 {
     const kvlm_sampler_params *p = &s->p;
@@ -187,10 +192,10 @@ static void apply_penalties(kvlm_sampler *s, const int32_t *history, int n_histo
         int32_t c = s->count[t];
         if (c == 0) continue; /* already applied for an earlier occurrence */
         s->count[t] = 0;
-        double w = s->cand[t].w;
+        double w = s->w[t];
         if (rep != 1.0) w = w > 0.0 ? w / rep : w * rep;
         w -= (double)c * freq + pres;
-        s->cand[t].w = w;
+        s->w[t] = w;
     }
 }
 
@@ -239,27 +244,27 @@ static kvlm_status run_chain(kvlm_sampler *s, const char *who, const float *logi
             return kvlm_fail(KVLM_ERR_INVALID_ARG, "%s: history[%d] = %d is out of range [0, %d)",
                              who, i, (int)history[i], V);
 
-    kvlm_cand *c = s->cand;
+    double *w = s->w;
     for (int i = 0; i < V; i++) {
         float x = logits[i];
         if (isnan(x) || x == INFINITY)
             return kvlm_fail(KVLM_ERR_INVALID_ARG, "%s: logits[%d] is %g (NaN and +inf are invalid)",
                              who, i, (double)x);
-        c[i].w = x;
-        c[i].id = i;
+        w[i] = x;
     }
 
     /* 1. logit bias */
-    for (int i = 0; i < p->n_logit_bias; i++) c[p->logit_bias[i].token].w += p->logit_bias[i].bias;
+    for (int i = 0; i < p->n_logit_bias; i++) w[p->logit_bias[i].token] += p->logit_bias[i].bias;
 
     /* 2. penalties */
     apply_penalties(s, history, n_history);
 
+    kvlm_cand *c = s->cand;
     /* 3. greedy: the first maximum in id order is the lowest id among ties */
     if (p->temperature == 0.0f) {
         int best = -1;
         for (int i = 0; i < V; i++)
-            if (c[i].w != -INFINITY && (best < 0 || c[i].w > c[best].w)) best = i;
+            if (w[i] != -INFINITY && (best < 0 || w[i] > w[best])) best = i;
         if (best < 0)
             return kvlm_fail(KVLM_ERR_INVALID_ARG, "%s: every token has logit -inf (all banned)", who);
         c[0].id = best;
@@ -269,24 +274,25 @@ static kvlm_status run_chain(kvlm_sampler *s, const char *who, const float *logi
         return KVLM_OK;
     }
 
-    /* drop -inf tokens (probability 0), find the maximum */
-    int n = 0;
+    /* 4. top-k straight from w[]; otherwise every finite token is a
+     * candidate. -inf tokens (probability 0) are dropped either way. */
+    int n = 0, sorted = 0;
     double wmax = -INFINITY;
-    for (int i = 0; i < V; i++) {
-        if (c[i].w == -INFINITY) continue;
-        if (c[i].w > wmax) wmax = c[i].w;
-        c[n++] = c[i];
+    if (p->top_k > 0 && p->top_k < V) {
+        n = kvlm_cand_top_k(w, V, p->top_k, c);
+        sorted = 1;
+        if (n > 0) wmax = c[0].w;
+    } else {
+        for (int i = 0; i < V; i++) {
+            if (w[i] == -INFINITY) continue;
+            if (w[i] > wmax) wmax = w[i];
+            c[n].w = w[i];
+            c[n].id = i;
+            n++;
+        }
     }
     if (n == 0)
         return kvlm_fail(KVLM_ERR_INVALID_ARG, "%s: every token has logit -inf (all banned)", who);
-
-    /* 4. top-k */
-    int sorted = 0;
-    if (p->top_k > 0 && p->top_k < n) {
-        kvlm_cand_select_top(c, n, p->top_k);
-        n = p->top_k;
-        sorted = 1;
-    }
 
     /* 5. top-p */
     if (p->top_p < 1.0f) apply_top_p(c, &n, sorted, wmax, p->top_p);

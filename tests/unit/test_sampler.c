@@ -14,7 +14,7 @@
  *   - same seed -> same sequence, other seed -> another, reset -> again;
  *   - invalid parameters and arguments fail with KVLM_ERR_INVALID_ARG and a
  *     message naming the parameter;
- *   - top-m selection equals a full sort, ties included.
+ *   - top-k and top-p selection equal a full sort, ties included.
  */
 #include <jansson.h>
 #include <math.h>
@@ -456,27 +456,32 @@ static int cand_ref_cmp(const void *pa, const void *pb)
 static void test_select_top(void)
 {
     enum { N = 997 };
-    static kvlm_cand c[N], ref[N];
+    static double w[N];
+    static kvlm_cand c[N + 1], ref[N];
     uint64_t x = 5;
-    const int ms[] = {0, 1, 2, 7, 64, 500, 996, 997, 2000};
-    for (int round = 0; round < 4; round++) {
+    const int ks[] = {1, 2, 7, 64, 500, 900, 996, 997, 2000};
+    for (int round = 0; round < 5; round++) {
+        /* round 0: distinct; later rounds: fewer distinct values (ties);
+         * round 4: mostly -inf */
+        int levels = round == 0 ? 1 << 30 : (round == 1 ? 50 : (round == 2 ? 3 : 1));
+        int nf = 0;
         for (int i = 0; i < N; i++) {
-            /* round 0: distinct; later rounds: fewer distinct values (ties) */
-            int levels = round == 0 ? 1 << 30 : (round == 1 ? 50 : (round == 2 ? 3 : 1));
-            ref[i].w = (double)(t_splitmix(&x) % (uint64_t)levels);
-            ref[i].id = (int32_t)((i * 389) % N); /* ids in scrambled order */
+            w[i] = (double)(t_splitmix(&x) % (uint64_t)levels);
+            if ((round == 1 && i % 10 == 3) || (round == 4 && i % 100 != 7)) w[i] = -INFINITY;
+            if (w[i] != -INFINITY) {
+                ref[nf].w = w[i];
+                ref[nf].id = i;
+                nf++;
+            }
         }
-        memcpy(c, ref, sizeof c);
-        qsort(ref, N, sizeof ref[0], cand_ref_cmp);
-        kvlm_cand orig[N];
-        memcpy(orig, c, sizeof c);
-        for (size_t k = 0; k < sizeof ms / sizeof ms[0]; k++) {
-            memcpy(c, orig, sizeof c);
-            int m = ms[k] > N ? N : ms[k];
-            kvlm_cand_select_top(c, N, ms[k]);
-            int ok = 1;
-            for (int i = 0; i < m; i++) ok &= c[i].id == ref[i].id && c[i].w == ref[i].w;
-            CHECK(ok, "select_top round %d m=%d differs from a full sort", round, ms[k]);
+        qsort(ref, (size_t)nf, sizeof ref[0], cand_ref_cmp);
+        for (size_t k = 0; k < sizeof ks / sizeof ks[0]; k++) {
+            int want = ks[k] < nf ? ks[k] : nf;
+            int m = kvlm_cand_top_k(w, N, ks[k] > N ? N : ks[k], c);
+            int ok = m == want;
+            for (int i = 0; ok && i < m; i++) ok = c[i].id == ref[i].id && c[i].w == ref[i].w;
+            CHECK(ok, "top_k round %d k=%d: %d selected (want %d) or order differs from a full sort",
+                  round, ks[k], m, want);
         }
     }
 }
