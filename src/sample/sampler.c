@@ -8,9 +8,9 @@
  *      KVLM_ERR_INVALID_ARG naming the parameter and its value. Per-call
  *      input (logits, history) is checked on every call.
  *  (2) All scratch is allocated at creation: n_vocab working logits,
- *      n_vocab candidates and n_vocab penalty counters. The counters are zero between calls: the penalty
- *      step counts the window, then clears each counter as it uses it, so
- *      the cost is O(window), not O(n_vocab).
+ *      n_vocab candidates and n_vocab penalty counters. The counters are
+ *      zero between calls: the penalty step counts the window, then clears
+ *      each counter as it uses it, so the cost is O(window), not O(V).
  *  (3) Values are carried in double. Input logits are finite floats or
  *      -INFINITY and every parameter is finite, so bias sums, penalties
  *      and temperature scaling cannot overflow or produce NaN in double;
@@ -18,10 +18,10 @@
  *  (4) Cost per call: O(V) to copy the logits into doubles. Top-k then
  *      streams them through a bounded heap (O(V log k), candidates written
  *      only for the k winners); without top-k every finite token becomes a
- *      candidate. Top-p after top-k
- *      scans the k sorted survivors; top-p alone finds the nucleus by
- *      quickselect in expected O(V) and sorts only the few dozen
- *      candidates next to its boundary. Nothing sorts the vocabulary.
+ *      candidate. Top-p after top-k scans the k sorted survivors; top-p
+ *      alone finds the nucleus by quickselect in expected O(V) and sorts
+ *      only the few dozen candidates next to its boundary. Nothing sorts
+ *      the vocabulary.
  *  (5) A -INFINITY token has probability 0 and is dropped before top-k; at
  *      least one finite token must remain (the maximum always survives
  *      top-k, top-p and min-p), otherwise the call fails.
