@@ -300,6 +300,82 @@ kvlm_status kvlm_chat_render(const kvlm_tokenizer *tok, const char *name,
                              char **out, size_t *len);
 /* ===================== end of the tokenizer section ====================== */
 
+/* ---------------------------------------------------------------------------
+ * Sampling: choosing the next token from one row of logits.
+ *
+ * A sampler applies, in this order (llama.cpp's default chain):
+ *   1. logit bias           logit[t] += bias for each (t, bias) entry;
+ *                           -INFINITY bans t
+ *   2. penalties            over the last penalty_last_n tokens of the
+ *                           history, for each token t seen count > 0 times:
+ *                           repetition (llama.cpp / HF): logit > 0 ?
+ *                           logit / r : logit * r; then presence and
+ *                           frequency (OpenAI): logit -= presence +
+ *                           frequency * count
+ *   3. greedy               if temperature == 0: the token with the highest
+ *                           logit, the lowest id among ties; stop here
+ *   4. top-k                keep the k highest logits
+ *   5. top-p                keep the smallest set of highest logits whose
+ *                           softmax probability sums to >= top_p
+ *   6. min-p                keep tokens with probability >= min_p times the
+ *                           highest probability
+ *   7. temperature          logit /= temperature
+ *   8. softmax and a draw   from the sampler's own seeded generator
+ * Logits are ordered by value, then by token id (lower first), so ties at
+ * a top-k or top-p boundary keep the lower ids. Every step uses the
+ * probabilities left by the step before (top-p and min-p see temperature 1).
+ *
+ * A sampler holds scratch memory for n_vocab tokens and does not allocate
+ * while sampling. It is not thread-safe: use one per sequence.
+ * ------------------------------------------------------------------------- */
+typedef struct kvlm_sampler kvlm_sampler;
+
+typedef struct kvlm_logit_bias {
+    int32_t token; /* in [0, n_vocab) */
+    float bias;    /* added to the logit; -INFINITY bans the token; entries
+                      for the same token add up */
+} kvlm_logit_bias;
+
+typedef struct kvlm_sampler_params {
+    float temperature;        /* >= 0; 0: greedy. Default 0.8 */
+    int top_k;                /* >= 0; 0: off. Default 40 */
+    float top_p;              /* in (0, 1]; 1: off. Default 0.95 */
+    float min_p;              /* in [0, 1]; 0: off. Default 0.05 */
+    float repetition_penalty; /* > 0; 1: off (default) */
+    float presence_penalty;   /* finite, may be negative; 0: off (default) */
+    float frequency_penalty;  /* finite, may be negative; 0: off (default) */
+    int penalty_last_n;       /* penalties look at the last n history tokens;
+                                 0: none, -1: the whole history. Default 64 */
+    const kvlm_logit_bias *logit_bias; /* n_logit_bias entries, copied by
+                                          kvlm_sampler_create; default NULL */
+    int n_logit_bias;
+    uint64_t seed;            /* the same seed gives the same draws on every
+                                 run and platform. Default 0 */
+} kvlm_sampler_params;
+
+kvlm_sampler_params kvlm_sampler_default_params(void);
+
+/* Creates a sampler for logits rows of n_vocab floats. params NULL means the
+ * defaults. Fails with KVLM_ERR_INVALID_ARG, naming the parameter and its
+ * value, for NaN or out-of-range values and for bias tokens outside
+ * [0, n_vocab). */
+kvlm_status kvlm_sampler_create(const kvlm_sampler_params *params, int n_vocab,
+                                kvlm_sampler **out);
+void kvlm_sampler_free(kvlm_sampler *s);
+
+/* Chooses the next token from logits (n_vocab floats, -INFINITY allowed,
+ * NaN and +INFINITY not). history holds the n_history tokens of the
+ * sequence so far (prompt and generated; it may be NULL when n_history is
+ * 0); only its last penalty_last_n tokens matter. Advances the random
+ * state unless temperature is 0. Fails with KVLM_ERR_INVALID_ARG for a bad
+ * argument, a history token out of range, or when every token is banned. */
+kvlm_status kvlm_sampler_sample(kvlm_sampler *s, const float *logits,
+                                const int32_t *history, int n_history,
+                                int32_t *token_out);
+
+/* Restarts the random sequence from the seed given at creation. */
+void kvlm_sampler_reset(kvlm_sampler *s);
+
 #ifdef __cplusplus
 }
 #endif
