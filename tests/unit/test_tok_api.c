@@ -213,6 +213,16 @@ static void test_stream(void)
     CHECK(k == 4 && memcmp(buf, "😀", 4) == 0, "completed emoji");
     CHECK(kvlm_tokenizer_stream_push(s, -1, buf, sizeof buf, &k) == KVLM_ERR_INVALID_ARG, "stream rejects -1");
     kvlm_tokenizer_stream_free(s);
+    /* a too-small buffer fails, reports the need, and changes nothing */
+    int32_t hi[8];
+    size_t nh = 0;
+    kvlm_tokenizer_encode(t, "Hello", 5, 0, hi, 8, &nh);
+    kvlm_tokenizer_stream_create(t, 0, &s);
+    char one[1];
+    CHECK(kvlm_tokenizer_stream_push(s, hi[0], one, 1, &k) == KVLM_ERR_INVALID_ARG && k > 0, "small stream buffer");
+    CHECK(kvlm_tokenizer_stream_push(s, hi[0], buf, sizeof buf, &k) == KVLM_OK && k > 0 && buf[0] != ' ',
+          "retry after a small buffer still strips the leading space: \"%s\"", buf);
+    kvlm_tokenizer_stream_free(s);
     /* dangling tail -> U+FFFD at finish; a lone continuation byte -> U+FFFD */
     int32_t d[2] = {t->byte_tok[0xE4], t->byte_tok[0xB8]};
     stream_check(t, d, 2, "\xef\xbf\xbd", 3, "dangling tail");
