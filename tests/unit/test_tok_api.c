@@ -214,9 +214,14 @@ static void test_stream(void)
     CHECK(kvlm_tokenizer_stream_push(s, -1, buf, sizeof buf, &k) == KVLM_ERR_INVALID_ARG, "stream rejects -1");
     kvlm_tokenizer_stream_free(s);
     /* a too-small buffer fails, reports the need, and changes nothing */
-    int32_t hi[8];
-    size_t nh = 0;
-    kvlm_tokenizer_encode(t, "Hello", 5, 0, hi, 8, &nh);
+    int32_t hi[1] = {-1}; /* a token whose piece is " x..." */
+    for (int32_t id = 0; id < kvlm_tokenizer_n_vocab(t) && hi[0] < 0; id++) {
+        const char *pc;
+        size_t pl;
+        if (kvlm_tokenizer_token_to_piece(t, id, &pc, &pl) == KVLM_OK && pl >= 3 && pc[0] == ' ' && pc[1] != ' ')
+            hi[0] = id;
+    }
+    CHECK(hi[0] >= 0, "no token with a leading space");
     kvlm_tokenizer_stream_create(t, 0, &s);
     char one[1];
     CHECK(kvlm_tokenizer_stream_push(s, hi[0], one, 1, &k) == KVLM_ERR_INVALID_ARG && k > 0, "small stream buffer");
