@@ -80,11 +80,11 @@ static bool bl_self(unsigned b)
 
 uint32_t kvlm_bytelevel_cp(uint8_t b)
 {
-    if (bl_self(b)) return b;
-    unsigned k = 0;
-    for (unsigned i = 0; i < b; i++)
-        if (!bl_self(i)) k++;
-    return 256 + k;
+    /* the 68 remapped bytes, in order: 0x00-0x20, 0x7F-0xA0, 0xAD */
+    if (b <= 0x20) return 256u + b;
+    if (b >= 0x7F && b <= 0xA0) return 256u + 33u + (b - 0x7Fu);
+    if (b == 0xAD) return 256u + 67u;
+    return b;
 }
 
 int kvlm_bytelevel_byte(uint32_t cp)
