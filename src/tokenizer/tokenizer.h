@@ -146,6 +146,9 @@ typedef struct kvlm_norm_step {
 kvlm_status kvlm_normalize(const kvlm_norm_step *steps, int n_steps, const char *s, size_t n,
                            kvlm_buf *out);
 
+/* Unicode NFC of s[0..n) into out (nfc.c). */
+kvlm_status kvlm_nfc(const char *s, size_t n, kvlm_buf *out);
+
 /* ---- pretokenize.c ------------------------------------------------------- */
 typedef enum kvlm_split_behavior {
     KVLM_SPLIT_REMOVED,
