@@ -13,8 +13,9 @@ typedef struct kvlm_added_match {
 } kvlm_added_match;
 
 kvlm_status kvlm_added_build(kvlm_tokenizer *t);
-/* Finds the first added token at or after `from`. */
-bool kvlm_added_find(const kvlm_tokenizer *t, const char *s, size_t n, size_t from, bool parse_special,
-                     kvlm_added_match *m);
+/* Finds the first added token at or after `from`, in raw text (normalized
+ * false: t->trie) or in normalized text (normalized true: t->ntrie). */
+bool kvlm_added_find(const kvlm_tokenizer *t, bool normalized, const char *s, size_t n, size_t from,
+                     bool parse_special, kvlm_added_match *m);
 
 #endif

@@ -162,13 +162,13 @@ kvlm_status kvlm_tokenizer_stream_push(kvlm_tokenizer_stream *s, int32_t id, cha
     size_t l;
     kvlm_status st = piece_of(s->tok, id, 0, &p, &l);
     if (st) return st;
+    /* a too-small buffer must leave the stream unchanged: keep a copy */
+    kvlm_tokenizer_stream save = *s;
     if ((s->flags & KVLM_DETOKENIZE_SKIP_SPECIAL) && (s->tok->vocab.attr[id] & KVLM_TOKATTR_CONTROL)) l = 0;
     if (!s->started && l > 0) {
         if (s->tok->strip_leading_space && p[0] == ' ') p++, l--;
         s->started = true;
     }
-    /* work on a copy so that a too-small buffer leaves the stream unchanged */
-    kvlm_tokenizer_stream save = *s;
     kvlm_buf in = {0}, out = {0};
     st = kvlm_buf_put(&in, s->pend, (size_t)s->n_pend);
     if (!st) st = kvlm_buf_put(&in, p, l);

@@ -11,8 +11,6 @@
 #include "core/status.h"
 #include "tokenizer/tokenizer.h"
 
-kvlm_status kvlm_nfc(const char *s, size_t n, kvlm_buf *out);
-
 kvlm_status kvlm_normalize(const kvlm_norm_step *steps, int n_steps, const char *s, size_t n,
                            kvlm_buf *out)
 {

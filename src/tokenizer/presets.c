@@ -12,6 +12,13 @@
  *   starcoder                  Digits(individual) + ByteLevel(use_regex)
  *   falcon                     Punctuation(Contiguous) + ByteLevel(use_regex)
  *                              + Digits + Split([0-9][0-9][0-9], Isolated)
+ *   deepseek-llm               Splits: [\r\n], \s?<cased letters>+, \s?<ASCII and
+ *                              full-width punctuation>+, \s+$, <CJK/Hangul>+,
+ *                              \p{N}+, then ByteLevel(no regex). The vendor's
+ *                              explicit cased-letter class is written \p{L&}
+ *                              here (checked on the 46 llama.cpp vectors).
+ *   deepseek-coder             Splits: [\r\n], \s?\p{L}+, \s?\p{P}+, <CJK/Hangul>+,
+ *                              \p{N}, then ByteLevel(no regex)
  * An unknown name is KVLM_ERR_UNSUPPORTED naming it.
  */
 #include <jansson.h>
@@ -79,8 +86,22 @@ kvlm_status kvlm_tokenizer_set_preset(kvlm_tokenizer *t, const char *p, size_t n
         if ((st = push(t, KVLM_PRETOK_DIGITS, "\\p{N}+", KVLM_SPLIT_ISOLATED))) return st;
         return push(t, KVLM_PRETOK_SPLIT, "[0-9][0-9][0-9]", KVLM_SPLIT_ISOLATED);
     }
+    if (is(p, n, "deepseek-llm")) {
+        static const char *const rx[] = {"[\\r\\n]", "\\s?\\p{L&}+", "\\s?[!-/:-~\xef\xbc\x81-\xef\xbc\x8f\xef\xbc\x9a-\xef\xbd\x9e\xe2\x80\x98-\xe2\x80\x9f\xe3\x80\x80-\xe3\x80\x82]+",
+                                         "\\s+$", "[\xe4\xb8\x80-\xe9\xbe\xa5\xe0\xa0\x80-\xe4\xb8\x80\xea\xb0\x80-\xed\x9f\xbf]+", "\\p{N}+"};
+        for (size_t i = 0; i < sizeof rx / sizeof *rx; i++)
+            if ((st = push(t, KVLM_PRETOK_SPLIT, rx[i], KVLM_SPLIT_ISOLATED))) return st;
+        return push(t, KVLM_PRETOK_BYTELEVEL, NULL, KVLM_SPLIT_ISOLATED);
+    }
+    if (is(p, n, "deepseek-coder")) {
+        static const char *const rx[] = {"[\\r\\n]", "\\s?\\p{L}+", "\\s?\\p{P}+",
+                                         "[\xe4\xb8\x80-\xe9\xbe\xa5\xe0\xa0\x80-\xe4\xb8\x80\xea\xb0\x80-\xed\x9f\xbf]+", "\\p{N}"};
+        for (size_t i = 0; i < sizeof rx / sizeof *rx; i++)
+            if ((st = push(t, KVLM_PRETOK_SPLIT, rx[i], KVLM_SPLIT_ISOLATED))) return st;
+        return push(t, KVLM_PRETOK_BYTELEVEL, NULL, KVLM_SPLIT_ISOLATED);
+    }
     return kvlm_fail(KVLM_ERR_UNSUPPORTED, "pre-tokenizer \"%.*s\" is not supported (known: gpt-2, mpt, llama-bpe, qwen2, "
-                     "deepseek-r1-qwen, starcoder, falcon)", (int)(n > 64 ? 64 : n), p);
+                     "deepseek-r1-qwen, starcoder, falcon, deepseek-llm, deepseek-coder)", (int)(n > 64 ? 64 : n), p);
 }
 
 /* The 256 Llama 3.1/3.2 special tokens (ids 128000..128255), which are not

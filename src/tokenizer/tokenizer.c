@@ -3,11 +3,11 @@
  * loaders, the encode pipeline and the public kvlm_tokenizer_* entry points.
  *
  * Encode pipeline (Hugging Face tokenizers' order):
- *   1. split the text on added tokens (added.c); special ones only with
- *      KVLM_TOKENIZE_PARSE_SPECIAL, non-special ones always;
- *   2. each remaining non-empty segment is normalized (normalize.c),
- *      pre-tokenized into pieces (pretokenize.c) and each piece goes through
- *      BPE (bpe.c);
+ *   1. split the text on added tokens matched in raw text (added.c); special
+ *      ones only with KVLM_TOKENIZE_PARSE_SPECIAL, non-special ones always;
+ *   2. each remaining non-empty segment is normalized (normalize.c) and split
+ *      again on added tokens with normalized=true; each piece is then
+ *      pre-tokenized (pretokenize.c) and goes through BPE (bpe.c);
  *   3. with KVLM_TOKENIZE_ADD_SPECIAL, BOS/EOS are added as the model's
  *      post-processor (tokenizer.json) or add_bos/add_eos (GGUF) say.
  * All scratch memory belongs to the call, so a tokenizer is shared
@@ -46,6 +46,7 @@ void kvlm_tokenizer_free(kvlm_tokenizer *t)
     for (int i = 0; i < t->n_added; i++) free(t->added[i].content);
     free(t->added);
     free(t->trie);
+    free(t->ntrie);
     for (int i = 0; i < t->n_norm; i++) {
         free(t->norm[i].a);
         free(t->norm[i].b);
@@ -116,39 +117,57 @@ kvlm_status kvlm_tokenizer_finish(kvlm_tokenizer *t)
             if (t->byte_tok[b] < 0) t->byte_tok[b] = id;
         }
     }
-    /* decoded pieces */
-    size_t total = 0;
-    for (int32_t id = 0; id < v->n; id++) total += v->len[id] + 1;
-    t->piece_blob = malloc(total + 1);
+    /* decoded pieces. An added token with normalized=true decodes as its
+     * normalized content (HF reports "\u2581<s>" for Llama 2's <s>). */
+    kvlm_buf pb = {0}, norm = {0};
+    int32_t *norm_of = malloc((size_t)v->n * sizeof *norm_of); /* added index whose normalized text to use */
     t->piece_off = malloc((size_t)v->n * sizeof *t->piece_off);
     t->piece_len = malloc((size_t)v->n * sizeof *t->piece_len);
-    if (!t->piece_blob || !t->piece_off || !t->piece_len)
+    if (!norm_of || !t->piece_off || !t->piece_len) {
+        free(norm_of);
         return kvlm_fail(KVLM_ERR_NOMEM, "%s: out of memory for decoded pieces", t->source);
-    size_t o = 0;
-    for (int32_t id = 0; id < v->n; id++) {
+    }
+    for (int32_t id = 0; id < v->n; id++) norm_of[id] = -1;
+    if (t->n_norm)
+        for (int i = 0; i < t->n_added; i++)
+            if (t->added[i].normalized && norm_of[t->added[i].id] < 0) norm_of[t->added[i].id] = i;
+    st = kvlm_buf_reserve(&pb, v->blob_len + (size_t)v->n + 16);
+    for (int32_t id = 0; id < v->n && !st; id++) {
         const char *s = kvlm_vocab_text(v, id);
-        size_t n = v->len[id], k = 0;
-        char *d = t->piece_blob + o;
-        t->piece_off[id] = o;
+        size_t n = v->len[id];
+        bool spm_text = t->kind == KVLM_TOK_SPM && (v->attr[id] & KVLM_TOKATTR_NORMAL);
+        if (norm_of[id] >= 0) {
+            const kvlm_added_token *a = &t->added[norm_of[id]];
+            if ((st = kvlm_normalize(t->norm, t->n_norm, a->content, a->len, &norm))) break;
+            s = norm.p;
+            n = norm.n;
+            spm_text = t->kind == KVLM_TOK_SPM;
+        }
+        t->piece_off[id] = pb.n;
+        size_t start = pb.n;
         if (t->kind == KVLM_TOK_SPM && (v->attr[id] & KVLM_TOKATTR_BYTE)) {
-            d[k++] = (char)byte_token_value(s, n);
-        } else if (t->kind == KVLM_TOK_SPM && (v->attr[id] & KVLM_TOKATTR_NORMAL)) {
-            for (size_t i = 0; i < n;) {
+            char c = (char)byte_token_value(s, n);
+            st = kvlm_buf_put(&pb, &c, 1);
+        } else if (spm_text) {
+            for (size_t i = 0; i < n && !st;) {
                 if (i + 3 <= n && memcmp(s + i, "\xe2\x96\x81", 3) == 0) {
-                    d[k++] = ' ';
+                    st = kvlm_buf_put(&pb, " ", 1);
                     i += 3;
                 } else {
-                    d[k++] = s[i++];
+                    st = kvlm_buf_put(&pb, s + i, 1);
+                    i++;
                 }
             }
         } else {
-            memcpy(d, s, n);
-            k = n;
+            st = kvlm_buf_put(&pb, s, n);
         }
-        d[k] = 0;
-        t->piece_len[id] = (uint32_t)k;
-        o += k + 1;
+        t->piece_len[id] = (uint32_t)(pb.n - start);
+        if (!st) st = kvlm_buf_put(&pb, "", 1); /* NUL separator (keeps pieces printable) */
     }
+    free(norm_of);
+    kvlm_buf_free(&norm);
+    t->piece_blob = pb.p;
+    if (st) return st;
     if ((st = check_special(t, t->bos_id, "BOS"))) return st;
     if ((st = check_special(t, t->eos_id, "EOS"))) return st;
     if ((st = check_special(t, t->unk_id, "UNK"))) return st;
@@ -181,16 +200,10 @@ static kvlm_status enc_push(enc *e, int32_t id)
     return KVLM_OK;
 }
 
-static kvlm_status encode_segment(const kvlm_tokenizer *t, enc *e, const char *s, size_t n, bool first)
+static kvlm_status encode_piece(const kvlm_tokenizer *t, enc *e, const char *s, size_t n, bool first)
 {
     if (n == 0) return KVLM_OK;
     kvlm_status st;
-    if (t->n_norm) {
-        if ((st = kvlm_normalize(t->norm, t->n_norm, s, n, &e->norm))) return st;
-        s = e->norm.p;
-        n = e->norm.n;
-        if (n == 0) return KVLM_OK;
-    }
     kvlm_pieces_reset(&e->a);
     if ((st = kvlm_pieces_push(&e->a, s, n))) return st;
     e->a.first_segment = first;
@@ -200,6 +213,27 @@ static kvlm_status encode_segment(const kvlm_tokenizer *t, enc *e, const char *s
         if (st) return st;
     }
     return KVLM_OK;
+}
+
+/* A raw segment between raw-matched added tokens: normalize it, then split
+ * it on normalized added tokens (HF order), then pre-tokenize + BPE. */
+static kvlm_status encode_segment(const kvlm_tokenizer *t, enc *e, const char *s, size_t n, bool first,
+                                  bool parse_special)
+{
+    if (n == 0) return KVLM_OK;
+    if (!t->n_norm) return encode_piece(t, e, s, n, first);
+    kvlm_status st = kvlm_normalize(t->norm, t->n_norm, s, n, &e->norm);
+    if (st) return st;
+    s = e->norm.p;
+    n = e->norm.n;
+    size_t pos = 0;
+    kvlm_added_match m;
+    while (pos < n && kvlm_added_find(t, true, s, n, pos, parse_special, &m)) {
+        if ((st = encode_piece(t, e, s + pos, m.start - pos, first && pos == 0))) return st;
+        if ((st = enc_push(e, m.id))) return st;
+        pos = m.end;
+    }
+    return encode_piece(t, e, s + pos, n - pos, first && pos == 0);
 }
 
 static kvlm_status encode_all(const kvlm_tokenizer *t, const char *text, size_t len, unsigned flags, enc *e)
@@ -212,12 +246,13 @@ static kvlm_status encode_all(const kvlm_tokenizer *t, const char *text, size_t 
     if (special && t->add_bos && t->bos_id >= 0 && (st = enc_push(e, t->bos_id))) return st;
     size_t pos = 0;
     kvlm_added_match m;
-    while (pos < len && kvlm_added_find(t, text, len, pos, flags & KVLM_TOKENIZE_PARSE_SPECIAL, &m)) {
-        if ((st = encode_segment(t, e, text + pos, m.start - pos, pos == 0))) return st;
+    bool ps = flags & KVLM_TOKENIZE_PARSE_SPECIAL;
+    while (pos < len && kvlm_added_find(t, false, text, len, pos, ps, &m)) {
+        if ((st = encode_segment(t, e, text + pos, m.start - pos, pos == 0, ps))) return st;
         if ((st = enc_push(e, m.id))) return st;
         pos = m.end;
     }
-    if ((st = encode_segment(t, e, text + pos, len - pos, pos == 0))) return st;
+    if ((st = encode_segment(t, e, text + pos, len - pos, pos == 0, ps))) return st;
     if (special && t->add_eos && t->eos_id >= 0 && (st = enc_push(e, t->eos_id))) return st;
     return KVLM_OK;
 }

@@ -146,6 +146,9 @@ typedef struct kvlm_norm_step {
 kvlm_status kvlm_normalize(const kvlm_norm_step *steps, int n_steps, const char *s, size_t n,
                            kvlm_buf *out);
 
+/* Unicode NFC of s[0..n) into out (nfc.c). */
+kvlm_status kvlm_nfc(const char *s, size_t n, kvlm_buf *out);
+
 /* ---- pretokenize.c ------------------------------------------------------- */
 typedef enum kvlm_split_behavior {
     KVLM_SPLIT_REMOVED,
@@ -218,7 +221,11 @@ struct kvlm_tokenizer {
     char *piece_blob; uint64_t *piece_off; uint32_t *piece_len;
     /* added tokens (sorted by nothing in particular) and their matcher */
     kvlm_added_token *added; int n_added;
+    /* raw-text matcher (tokens with normalized=false, or all when there is
+     * no normalizer) and normalized-text matcher (normalized=true tokens,
+     * keyed by their normalized content, as HF's AddedVocabulary) */
     struct kvlm_trie_node *trie; int32_t n_trie;
+    struct kvlm_trie_node *ntrie; int32_t n_ntrie;
     /* pipeline */
     kvlm_norm_step norm[KVLM_TOK_MAX_PRETOK]; int n_norm;
     kvlm_pretok_step pretok[KVLM_TOK_MAX_PRETOK]; int n_pretok;

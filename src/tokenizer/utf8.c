@@ -9,6 +9,7 @@
  * bytes '!'..'~', 0xA1..0xAC, 0xAE..0xFF stand for themselves; the other 68
  * bytes map, in increasing order, to U+0100, U+0101, ...
  */
+#include <pthread.h>
 #include <string.h>
 
 #include "tokenizer/tokenizer.h"
@@ -79,11 +80,11 @@ static bool bl_self(unsigned b)
 
 uint32_t kvlm_bytelevel_cp(uint8_t b)
 {
-    if (bl_self(b)) return b;
-    unsigned k = 0;
-    for (unsigned i = 0; i < b; i++)
-        if (!bl_self(i)) k++;
-    return 256 + k;
+    /* the 68 remapped bytes, in order: 0x00-0x20, 0x7F-0xA0, 0xAD */
+    if (b <= 0x20) return 256u + b;
+    if (b >= 0x7F && b <= 0xA0) return 256u + 33u + (b - 0x7Fu);
+    if (b == 0xAD) return 256u + 67u;
+    return b;
 }
 
 int kvlm_bytelevel_byte(uint32_t cp)
@@ -96,14 +97,18 @@ int kvlm_bytelevel_byte(uint32_t cp)
     return -1;
 }
 
+static int16_t g_inv[256 + 68];
+static pthread_once_t g_inv_once = PTHREAD_ONCE_INIT;
+
+static void inv_init(void)
+{
+    for (uint32_t cp = 0; cp < 256 + 68; cp++) g_inv[cp] = (int16_t)kvlm_bytelevel_byte(cp);
+}
+
 long kvlm_bytelevel_unmap(const char *s, size_t len, char *out)
 {
-    static int16_t inv[256 + 68];
-    static int ready;
-    if (!ready) { /* benign race: every thread computes the same table */
-        for (uint32_t cp = 0; cp < 256 + 68; cp++) inv[cp] = (int16_t)kvlm_bytelevel_byte(cp);
-        ready = 1;
-    }
+    pthread_once(&g_inv_once, inv_init);
+    const int16_t *inv = g_inv;
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0, o = 0;
     while (i < len) {

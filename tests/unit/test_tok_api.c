@@ -213,6 +213,21 @@ static void test_stream(void)
     CHECK(k == 4 && memcmp(buf, "😀", 4) == 0, "completed emoji");
     CHECK(kvlm_tokenizer_stream_push(s, -1, buf, sizeof buf, &k) == KVLM_ERR_INVALID_ARG, "stream rejects -1");
     kvlm_tokenizer_stream_free(s);
+    /* a too-small buffer fails, reports the need, and changes nothing */
+    int32_t hi[1] = {-1}; /* a token whose piece is " x..." */
+    for (int32_t id = 0; id < kvlm_tokenizer_n_vocab(t) && hi[0] < 0; id++) {
+        const char *pc;
+        size_t pl;
+        if (kvlm_tokenizer_token_to_piece(t, id, &pc, &pl) == KVLM_OK && pl >= 3 && pc[0] == ' ' && pc[1] != ' ')
+            hi[0] = id;
+    }
+    CHECK(hi[0] >= 0, "no token with a leading space");
+    kvlm_tokenizer_stream_create(t, 0, &s);
+    char one[1];
+    CHECK(kvlm_tokenizer_stream_push(s, hi[0], one, 1, &k) == KVLM_ERR_INVALID_ARG && k > 0, "small stream buffer");
+    CHECK(kvlm_tokenizer_stream_push(s, hi[0], buf, sizeof buf, &k) == KVLM_OK && k > 0 && buf[0] != ' ',
+          "retry after a small buffer still strips the leading space: \"%s\"", buf);
+    kvlm_tokenizer_stream_free(s);
     /* dangling tail -> U+FFFD at finish; a lone continuation byte -> U+FFFD */
     int32_t d[2] = {t->byte_tok[0xE4], t->byte_tok[0xB8]};
     stream_check(t, d, 2, "\xef\xbf\xbd", 3, "dangling tail");

@@ -14,7 +14,22 @@
 #include "tok_util.h"
 #include "tokenizer/tokenizer.h"
 
+/* Under sanitizers the timings mean little (and CTest runs tests in
+ * parallel): smaller inputs, no timing assertion, the crash checks stay. */
+#if defined(__SANITIZE_ADDRESS__)
+#define KVLM_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KVLM_TEST_SANITIZED 1
+#endif
+#endif
+#ifdef KVLM_TEST_SANITIZED
+static size_t g_kb = 64;
+static const bool g_timing = false;
+#else
 static size_t g_kb = 256;
+static const bool g_timing = true;
+#endif
 
 static double now(void)
 {
@@ -78,7 +93,7 @@ static void run(const kvlm_tokenizer *t, const char *name)
         double t2 = time_encode(t, s2, n2, what, &k2);
         printf("%-28s %zuKB %.3fs (%zu ids)  %zuKB %.3fs  ratio %.2f\n", what, g_kb, t1, k1, 2 * g_kb, t2,
                t2 / (t1 > 1e-4 ? t1 : 1e-4));
-        CHECK(t2 <= 3.0 * t1 + 0.05, "%s: %zu KB took %.3fs vs %.3fs for %zu KB", what, 2 * g_kb, t2, t1, g_kb);
+        CHECK(!g_timing || t2 <= 3.0 * t1 + 0.05, "%s: %zu KB took %.3fs vs %.3fs for %zu KB", what, 2 * g_kb, t2, t1, g_kb);
         free(s1);
         free(s2);
     }
