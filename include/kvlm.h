@@ -270,8 +270,11 @@ typedef struct kvlm_tokenizer_stream kvlm_tokenizer_stream;
 kvlm_status kvlm_tokenizer_stream_create(const kvlm_tokenizer *tok, unsigned flags,
                                          kvlm_tokenizer_stream **out);
 void kvlm_tokenizer_stream_free(kvlm_tokenizer_stream *s);
-/* Appends the text made complete by id into buf[0, capacity) (NUL-terminated).
- * capacity >= token piece length + 16 always suffices. */
+/* Writes the text made complete by id into buf[0, capacity) (NUL-terminated),
+ * *n_out bytes. capacity >= 3 * (piece length + 3) + 1 always suffices
+ * (each invalid byte may become a 3-byte U+FFFD); if it is too small the
+ * call fails with KVLM_ERR_INVALID_ARG, stores the need in *n_out and
+ * leaves the stream unchanged. */
 kvlm_status kvlm_tokenizer_stream_push(kvlm_tokenizer_stream *s, int32_t id, char *buf,
                                        size_t capacity, size_t *n_out);
 kvlm_status kvlm_tokenizer_stream_finish(kvlm_tokenizer_stream *s, char *buf, size_t capacity,
