@@ -135,6 +135,47 @@ int main(void)
           json_number_value(json_object_get(ij, "decode_tokens_per_s")) > 0, "bench --json rates");
     json_decref(ij);
 
+    /* tokenize / detokenize against the ids Hugging Face tokenizers gave
+     * for the fixture tokenizer's first vector. */
+    char tokj[4096], vec[4096];
+    fixture_path(tokj, sizeof tokj, "tokenizers/bl_gpt2/tokenizer.json");
+    fixture_path(vec, sizeof vec, "tokenizers/bl_gpt2/vectors.json");
+    json_t *vj = json_load_file(vec, 0, &err);
+    CHECK(vj != NULL, "vectors.json: %s", err.text);
+    json_t *cases = vj ? json_object_get(vj, "cases") : NULL;
+    if (!cases && vj && json_is_array(vj)) cases = vj;
+    size_t checked = 0;
+    for (size_t i = 0; cases && i < json_array_size(cases) && checked < 5; i++) {
+        json_t *c = json_array_get(cases, i);
+        const char *text = json_string_value(json_object_get(c, "text"));
+        json_t *ids = json_object_get(c, "ids");
+        if (!text || !json_is_array(ids) || strchr(text, '\'') || strlen(text) > 200 || !text[0]) continue;
+        snprintf(args, sizeof args, "tokenize -m '%s' --text '%s' --no-bos", tokj, text);
+        CHECK(run(args, jout) == 0, "kvlm tokenize failed on '%s'", text);
+        json_t *got_ids = json_load_file(jout, 0, &err);
+        CHECK(got_ids && json_equal(got_ids, ids), "tokenize '%s': ids differ from HF", text);
+        /* detokenize back */
+        char list[8192] = "";
+        for (size_t k = 0; k < json_array_size(ids) && strlen(list) < sizeof list - 16; k++) {
+            char t[16];
+            snprintf(t, sizeof t, "%s%lld", k ? " " : "", (long long)json_integer_value(json_array_get(ids, k)));
+            strcat(list, t);
+        }
+        snprintf(args, sizeof args, "detokenize -m '%s' --tokens \"%s\"", tokj, list);
+        CHECK(run(args, jout) == 0, "kvlm detokenize failed");
+        char *back = slurp(jout, NULL);
+        CHECK(back && !strcmp(back, text), "detokenize gives '%s', want '%s'", back ? back : "", text);
+        free(back);
+        json_decref(got_ids);
+        checked++;
+    }
+    CHECK(checked >= 3, "only %zu tokenize cases checked", checked);
+    json_decref(vj);
+    snprintf(args, sizeof args, "detokenize -m '%s' --tokens \"1 2 999999\"", tokj);
+    CHECK(run(args, NULL) == 1, "detokenize out-of-range id -> 1");
+    snprintf(args, sizeof args, "tokenize -m '%s'", tokj);
+    CHECK(run(args, NULL) == 2, "tokenize without text -> 2");
+
     /* Errors. */
     CHECK(run("", NULL) == 2, "no command -> 2");
     CHECK(run("frobnicate", NULL) == 2, "unknown command -> 2");
