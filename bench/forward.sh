@@ -11,7 +11,7 @@ T=${1:-$(nproc)}
 OUT=bench/out
 mkdir -p bench/models "$OUT"
 [ -x build/kvlm ] || { echo "build first: make build" >&2; exit 1; }
-cc -O2 -pthread -o "$OUT/membw" bench/membw.c
+cc -O3 -march=native -pthread -o "$OUT/membw" bench/membw.c
 BW=$("$OUT/membw" "$T")
 echo "memory read bandwidth, $T threads: $BW GB/s" >&2
 MODELS="tinyllama:f16 tinyllama:q8_0 tinyllama:q4_0 qwen2.5-0.5b:q8_0"
