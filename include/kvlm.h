@@ -97,6 +97,7 @@ typedef enum kvlm_dtype {
     KVLM_DTYPE_F32 = 0,
     KVLM_DTYPE_F16 = 1,
     KVLM_DTYPE_Q4_0 = 2,
+    KVLM_DTYPE_Q5_0 = 6, /* llama.cpp's fallback for rows not a multiple of 256 in K-quant files */
     KVLM_DTYPE_Q8_0 = 8,
     KVLM_DTYPE_Q4_K = 12,
     KVLM_DTYPE_Q5_K = 13,

@@ -14,6 +14,7 @@ static const kvlm_dtype_traits T_F32 = {"f32", 1, 4, KVLM_DTYPE_F32, true};
 static const kvlm_dtype_traits T_F16 = {"f16", 1, 2, KVLM_DTYPE_F32, true};
 static const kvlm_dtype_traits T_BF16 = {"bf16", 1, 2, KVLM_DTYPE_F32, true};
 static const kvlm_dtype_traits T_Q4_0 = {"q4_0", 32, KVLM_Q4_0_BYTES, KVLM_DTYPE_Q8_0, true};
+static const kvlm_dtype_traits T_Q5_0 = {"q5_0", 32, KVLM_Q5_0_BYTES, KVLM_DTYPE_Q8_0, true};
 static const kvlm_dtype_traits T_Q8_0 = {"q8_0", 32, KVLM_Q8_0_BYTES, KVLM_DTYPE_Q8_0, true};
 static const kvlm_dtype_traits T_Q4_K = {"q4_K", 256, KVLM_Q4_K_BYTES, KVLM_DTYPE_Q8_K, true};
 static const kvlm_dtype_traits T_Q5_K = {"q5_K", 256, KVLM_Q5_K_BYTES, KVLM_DTYPE_Q8_K, true};
@@ -27,6 +28,7 @@ const kvlm_dtype_traits *kvlm_dtype_traits_get(kvlm_dtype t)
     case KVLM_DTYPE_F16: return &T_F16;
     case KVLM_DTYPE_BF16: return &T_BF16;
     case KVLM_DTYPE_Q4_0: return &T_Q4_0;
+    case KVLM_DTYPE_Q5_0: return &T_Q5_0;
     case KVLM_DTYPE_Q8_0: return &T_Q8_0;
     case KVLM_DTYPE_Q4_K: return &T_Q4_K;
     case KVLM_DTYPE_Q5_K: return &T_Q5_K;

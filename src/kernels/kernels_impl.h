@@ -8,6 +8,8 @@
  *   Q8_0 (34 B / 32):  f16 d | int8 qs[32]                    x = d*q
  *   Q4_0 (18 B / 32):  f16 d | u8 qs[16]  elem j<16: qs[j]&15, j>=16: qs[j-16]>>4;
  *                      x = d*(nib-8)
+ *   Q5_0 (22 B / 32):  f16 d | u8 qh[4] | u8 qs[16]  low nibble as Q4_0, bit 4 of
+ *                      elem j = bit j of qh (little-endian u32); x = d*(q-16)
  *   Q4_K (144 B/256):  f16 d | f16 dmin | u8 scales[12] | u8 qs[128]
  *   Q5_K (176 B/256):  f16 d | f16 dmin | u8 scales[12] | u8 qh[32] | u8 qs[128]
  *   Q6_K (210 B/256):  u8 ql[128] | u8 qh[64] | int8 scales[16] | f16 d
@@ -30,6 +32,7 @@
 
 #define KVLM_Q8_0_BYTES 34
 #define KVLM_Q4_0_BYTES 18
+#define KVLM_Q5_0_BYTES 22
 #define KVLM_Q4_K_BYTES 144
 #define KVLM_Q5_K_BYTES 176
 #define KVLM_Q6_K_BYTES 210

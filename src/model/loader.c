@@ -150,7 +150,7 @@ kvlm_status kvlm_bind_weight(kvlm_model *m, const char *name, int64_t n_in, int6
     if (!tr || !tr->is_weight_type)
         return kvlm_fail(KVLM_ERR_UNSUPPORTED,
                          "%s: tensor '%s': unsupported weight type %s (supported: f32, f16, "
-                         "bf16, q8_0, q4_0, q4_K, q5_K, q6_K)", m->path, name, type_name(t->type));
+                         "bf16, q8_0, q4_0, q5_0, q4_K, q5_K, q6_K)", m->path, name, type_name(t->type));
     size_t rb = kvlm_dtype_row_bytes(t->type, n_in);
     if (rb == 0 || (uint64_t)rb * (uint64_t)n_out != t->nbytes)
         return kvlm_fail(KVLM_ERR_FORMAT, "%s: tensor '%s': %llu bytes do not match type %s and shape",

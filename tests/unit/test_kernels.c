@@ -42,7 +42,7 @@ static float bitsf(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 
 static const kvlm_dtype WEIGHT_TYPES[] = {
     KVLM_DTYPE_F32, KVLM_DTYPE_F16, KVLM_DTYPE_BF16, KVLM_DTYPE_Q8_0,
-    KVLM_DTYPE_Q4_0, KVLM_DTYPE_Q4_K, KVLM_DTYPE_Q5_K, KVLM_DTYPE_Q6_K,
+    KVLM_DTYPE_Q4_0, KVLM_DTYPE_Q4_K, KVLM_DTYPE_Q5_K, KVLM_DTYPE_Q6_K, KVLM_DTYPE_Q5_0,
 };
 #define N_WTYPES (int)(sizeof WEIGHT_TYPES / sizeof WEIGHT_TYPES[0])
 
@@ -66,7 +66,7 @@ static void random_row(kvlm_dtype t, void *dst, int64_t n)
     for (int64_t i = 0; i < n / tr->block_elems; i++) {
         uint8_t *blk = b + (size_t)i * tr->block_bytes;
         uint16_t h1 = kvlm_f32_to_f16(frand() * 0.05f), h2 = kvlm_f32_to_f16(fabsf(frand()) * 0.05f);
-        if (t == KVLM_DTYPE_Q8_0 || t == KVLM_DTYPE_Q4_0) {
+        if (t == KVLM_DTYPE_Q8_0 || t == KVLM_DTYPE_Q4_0 || t == KVLM_DTYPE_Q5_0) {
             memcpy(blk, &h1, 2);
         } else if (t == KVLM_DTYPE_Q6_K) {
             memcpy(blk + 208, &h1, 2);

@@ -37,6 +37,24 @@ static void deq_q4_0(const uint8_t *b, float *y, int64_t nb)
     }
 }
 
+static inline int q5_0_value(const uint8_t *b, int j) /* element j of a Q5_0 block, in [-16, 15] */
+{
+    uint32_t qh;
+    memcpy(&qh, b + 2, 4);
+    const uint8_t *q = b + 6;
+    int nib = j < 16 ? (q[j] & 0xF) : (q[j - 16] >> 4);
+    return (nib | (int)((qh >> j) & 1u) << 4) - 16;
+}
+
+static void deq_q5_0(const uint8_t *b, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, b += KVLM_Q5_0_BYTES, y += 32) {
+        float d = kvlm_ld_f16(b);
+        for (int j = 0; j < 32; j++)
+            y[j] = d * (float)q5_0_value(b, j);
+    }
+}
+
 static void deq_q4_k(const uint8_t *b, float *y, int64_t nb)
 {
     for (int64_t i = 0; i < nb; i++, b += KVLM_Q4_K_BYTES) {
@@ -137,6 +155,7 @@ void kvlm_ref_dequantize_row(kvlm_dtype t, const void *src, float *dst, int64_t 
         break;
     case KVLM_DTYPE_Q8_0: deq_q8_0(b, dst, n / 32); break;
     case KVLM_DTYPE_Q4_0: deq_q4_0(b, dst, n / 32); break;
+    case KVLM_DTYPE_Q5_0: deq_q5_0(b, dst, n / 32); break;
     case KVLM_DTYPE_Q4_K: deq_q4_k(b, dst, n / 256); break;
     case KVLM_DTYPE_Q5_K: deq_q5_k(b, dst, n / 256); break;
     case KVLM_DTYPE_Q6_K: deq_q6_k(b, dst, n / 256); break;
@@ -240,6 +259,20 @@ static float dot_q4_0(int64_t nb, const uint8_t *w, const uint8_t *x)
     return sum;
 }
 
+static float dot_q5_0(int64_t nb, const uint8_t *w, const uint8_t *x)
+{
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; i++, w += KVLM_Q5_0_BYTES, x += KVLM_Q8_0_BYTES) {
+        const int8_t *qx = (const int8_t *)(x + 2);
+        int32_t isum = 0;
+        for (int j = 0; j < 32; j++)
+            isum += q5_0_value(w, j) * qx[j];
+        float d = kvlm_ld_f16(w) * kvlm_ld_f16(x);
+        sum += d * (float)isum;
+    }
+    return sum;
+}
+
 static inline int16_t q8k_bsum(const uint8_t *x, int g)
 {
     int16_t s;
@@ -316,6 +349,7 @@ float kvlm_ref_vec_dot(kvlm_dtype wt, int64_t n, const void *w, const void *x)
         return sum;
     case KVLM_DTYPE_Q8_0: return dot_q8_0(n / 32, bw, x);
     case KVLM_DTYPE_Q4_0: return dot_q4_0(n / 32, bw, x);
+    case KVLM_DTYPE_Q5_0: return dot_q5_0(n / 32, bw, x);
     case KVLM_DTYPE_Q4_K: return dot_q45_k(false, n / 256, bw, x);
     case KVLM_DTYPE_Q5_K: return dot_q45_k(true, n / 256, bw, x);
     case KVLM_DTYPE_Q6_K: return dot_q6_k(n / 256, bw, x);

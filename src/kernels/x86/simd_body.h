@@ -126,10 +126,36 @@ ALWAYS_INLINE __m256i q4_0_unpack(const uint8_t *q) /* 16 bytes -> 32 values in 
 
 ALWAYS_INLINE __m256i ld256(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)(const void *)p); }
 
-ALWAYS_INLINE void dotq_rows(const int R, const int C, bool q4, int64_t nb, const uint8_t *w,
+/* Q5_0: b points at the block (f16 d | qh[4] | qs[16]) -> 32 values in [-16, 15]. */
+ALWAYS_INLINE __m256i q5_0_unpack(const uint8_t *b)
+{
+    __m128i lo = _mm_loadu_si128((const __m128i *)(const void *)(b + 6));
+    __m256i v = _mm256_set_m128i(_mm_srli_epi16(lo, 4), lo);
+    v = _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
+    uint32_t qh;
+    memcpy(&qh, b + 2, 4);
+    /* byte j of the result gets bit j of qh as 0x10 */
+    __m256i h = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh),
+                                    _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL,
+                                                      0x0101010101010101LL, 0x0000000000000000LL));
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    h = _mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit);
+    v = _mm256_or_si256(v, _mm256_and_si256(h, _mm256_set1_epi8(0x10)));
+    return _mm256_sub_epi8(v, _mm256_set1_epi8(16));
+}
+
+/* Block kinds of dotq_rows. */
+enum { QK_Q8_0 = 0, QK_Q4_0 = 1, QK_Q5_0 = 2 };
+
+ALWAYS_INLINE __m256i q32_unpack(int kind, const uint8_t *wb)
+{
+    return kind == QK_Q4_0 ? q4_0_unpack(wb + 2) : kind == QK_Q5_0 ? q5_0_unpack(wb) : ld256(wb + 2);
+}
+
+ALWAYS_INLINE void dotq_rows(const int R, const int C, int kind, int64_t nb, const uint8_t *w,
                              size_t ws, const uint8_t *x, size_t xs, float *out)
 {
-    const size_t wbytes = q4 ? KVLM_Q4_0_BYTES : KVLM_Q8_0_BYTES;
+    const size_t wbytes = kind == QK_Q4_0 ? KVLM_Q4_0_BYTES : kind == QK_Q5_0 ? KVLM_Q5_0_BYTES : KVLM_Q8_0_BYTES;
     __m256 acc[4][2];
     UNROLL
     for (int r = 0; r < R; r++)
@@ -148,7 +174,7 @@ ALWAYS_INLINE void dotq_rows(const int R, const int C, bool q4, int64_t nb, cons
         UNROLL
         for (int r = 0; r < R; r++) {
             const uint8_t *wb = w + r * ws + i * wbytes;
-            __m256i wq = q4 ? q4_0_unpack(wb + 2) : ld256(wb + 2);
+            __m256i wq = q32_unpack(kind, wb);
             __m256i wabs = _mm256_sign_epi8(wq, wq); /* |w| as u8 (-128 -> 128) */
             float dw = f16s(wb);
             UNROLL
@@ -332,8 +358,9 @@ ALWAYS_INLINE void dot_rows(const int R, const int C, kvlm_dtype wt, int64_t n, 
     case KVLM_DTYPE_BF16:
         dotf_rows(R, C, wt, n, w, ws, x, xs, out);
         return;
-    case KVLM_DTYPE_Q8_0: dotq_rows(R, C, false, n / 32, w, ws, x, xs, out); return;
-    case KVLM_DTYPE_Q4_0: dotq_rows(R, C, true, n / 32, w, ws, x, xs, out); return;
+    case KVLM_DTYPE_Q8_0: dotq_rows(R, C, QK_Q8_0, n / 32, w, ws, x, xs, out); return;
+    case KVLM_DTYPE_Q4_0: dotq_rows(R, C, QK_Q4_0, n / 32, w, ws, x, xs, out); return;
+    case KVLM_DTYPE_Q5_0: dotq_rows(R, C, QK_Q5_0, n / 32, w, ws, x, xs, out); return;
     case KVLM_DTYPE_Q4_K: dotk45_rows(R, C, false, n / 256, w, ws, x, xs, out); return;
     case KVLM_DTYPE_Q5_K: dotk45_rows(R, C, true, n / 256, w, ws, x, xs, out); return;
     case KVLM_DTYPE_Q6_K: dotk6_rows(R, C, n / 256, w, ws, x, xs, out); return;
@@ -478,12 +505,13 @@ static void simd_dequantize_row(kvlm_dtype t, const void *src, float *y, int64_t
             y[i] = load1(t, b, i);
         return;
     case KVLM_DTYPE_Q8_0:
-    case KVLM_DTYPE_Q4_0: {
-        bool q4 = t == KVLM_DTYPE_Q4_0;
-        size_t bb = q4 ? KVLM_Q4_0_BYTES : KVLM_Q8_0_BYTES;
+    case KVLM_DTYPE_Q4_0:
+    case KVLM_DTYPE_Q5_0: {
+        int kind = t == KVLM_DTYPE_Q4_0 ? QK_Q4_0 : t == KVLM_DTYPE_Q5_0 ? QK_Q5_0 : QK_Q8_0;
+        size_t bb = kind == QK_Q4_0 ? KVLM_Q4_0_BYTES : kind == QK_Q5_0 ? KVLM_Q5_0_BYTES : KVLM_Q8_0_BYTES;
         for (; i < n / 32; i++, b += bb, y += 32) {
             __m256 d = _mm256_set1_ps(f16s(b));
-            __m256i q = q4 ? q4_0_unpack(b + 2) : ld256(b + 2);
+            __m256i q = q32_unpack(kind, b);
             UNROLL
             for (int k = 0; k < 4; k++) {
                 __m128i q8 = k < 2 ? _mm256_castsi256_si128(q) : _mm256_extracti128_si256(q, 1);
