@@ -503,7 +503,10 @@ typedef struct kvlm_generate_result {
  * session's model (for EOG tokens and text). params NULL means the
  * defaults. *result is always initialised (free it with
  * kvlm_generate_result_free, also after an error); after an error during
- * decoding it holds what was generated before the error.
+ * decoding it holds what was generated before the error, and the session
+ * holds a prefix of prompt + generated tokens (still consistent).
+ * Token ids the model has beyond the tokenizer's vocabulary (padded output
+ * rows) are never sampled.
  * Errors: KVLM_ERR_INVALID_ARG (NULL arguments, n_prompt < 1, a token out
  * of range, bad params; the sampler's validation message is passed on),
  * KVLM_ERR_CONTEXT_FULL (n_prompt > n_ctx; the session is unchanged),

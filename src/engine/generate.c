@@ -29,6 +29,7 @@
  *   holds n --(sample t_i, eval t_i)*--> holds n + generated - 1
  * No-cache mode: truncate(0) + eval(seq[0, len)) at every step.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -290,9 +291,27 @@ kvlm_status kvlm_generate(kvlm_session *session, const kvlm_tokenizer *tok, cons
     int room = g.n_ctx - n_prompt;
     int cap = p->max_tokens >= 0 && p->max_tokens < room ? p->max_tokens : room;
 
+    /* Ids the model has but the tokenizer lacks (padded output rows) can
+     * never be decoded: ban them, after the caller's own bias entries. */
     kvlm_sampler *smp = NULL;
     kvlm_tokenizer_stream *ts = NULL;
-    st = kvlm_sampler_create(&p->sampler, g.n_vocab, &smp);
+    kvlm_sampler_params sp = p->sampler;
+    int n_tok_vocab = kvlm_tokenizer_n_vocab(tok);
+    kvlm_logit_bias *bias = NULL;
+    if (n_tok_vocab < g.n_vocab && sp.n_logit_bias >= 0 && (sp.logit_bias || sp.n_logit_bias == 0)) {
+        int nb = sp.n_logit_bias + (g.n_vocab - n_tok_vocab);
+        bias = malloc((size_t)nb * sizeof *bias);
+        if (!bias) return kvlm_fail(KVLM_ERR_NOMEM, "kvlm_generate: out of memory");
+        if (sp.n_logit_bias) memcpy(bias, sp.logit_bias, (size_t)sp.n_logit_bias * sizeof *bias);
+        for (int i = sp.n_logit_bias, id = n_tok_vocab; i < nb; i++, id++) {
+            bias[i].token = id;
+            bias[i].bias = -INFINITY;
+        }
+        sp.logit_bias = bias;
+        sp.n_logit_bias = nb;
+    }
+    st = kvlm_sampler_create(&sp, g.n_vocab, &smp);
+    free(bias); /* the sampler copied it */
     if (st) return st;
     size_t max_piece = 0;
     for (int32_t id = 0; id < kvlm_tokenizer_n_vocab(tok); id++) {
