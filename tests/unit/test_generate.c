@@ -495,6 +495,51 @@ static void test_bad_args(void)
     env_close(&e);
 }
 
+/* A tokenizer smaller than the model (the model's padded output rows):
+ * those ids are never sampled, even when the logit bias pushes them. */
+static void test_small_tokenizer(void)
+{
+    json_error_t je;
+    json_t *j = json_load_file(tok_path, 0, &je);
+    if (!j) {
+        CHECK(0, "tokenizer.json: %s", je.text);
+        return;
+    }
+    json_t *added = json_object_get(j, "added_tokens"), *vocab = json_object_get(json_object_get(j, "model"), "vocab");
+    while (json_array_size(added) > 1) {
+        json_t *last = json_array_get(added, json_array_size(added) - 1);
+        json_object_del(vocab, json_string_value(json_object_get(last, "content")));
+        json_array_remove(added, json_array_size(added) - 1);
+    }
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/kvlm-test-gen-tok-%d.json", (int)getpid());
+    int w = json_dump_file(j, path, 0);
+    json_decref(j);
+    kvlm_tokenizer *small = NULL;
+    env e;
+    if (w != 0 || kvlm_tokenizer_load(path, &small) != KVLM_OK || !env_open(&e, "models/qwen2-f32.gguf", 64, 64)) {
+        CHECK(0, "small tokenizer set-up: %s", kvlm_last_error());
+        kvlm_tokenizer_free(small);
+        remove(path);
+        return;
+    }
+    CHECK(kvlm_tokenizer_n_vocab(small) == 257, "small vocab %d", (int)kvlm_tokenizer_n_vocab(small));
+    kvlm_logit_bias push = {287, 1000.0f};
+    kvlm_generate_params gp = greedy(4);
+    gp.sampler.logit_bias = &push;
+    gp.sampler.n_logit_bias = 1;
+    int32_t p[3] = {72, 105, 33};
+    kvlm_generate_result r;
+    CHECK(kvlm_generate(e.s, small, p, 3, &gp, &r) == KVLM_OK, "small tokenizer: %s", kvlm_last_error());
+    bool ok = r.completion_tokens > 0;
+    for (int i = 0; i < r.completion_tokens; i++) ok = ok && r.tokens[i] < 257;
+    CHECK(ok, "an id beyond the tokenizer's vocabulary was sampled");
+    kvlm_generate_result_free(&r);
+    env_close(&e);
+    kvlm_tokenizer_free(small);
+    remove(path);
+}
+
 /* ---- CLI ------------------------------------------------------------------- */
 
 static const char *bin;
@@ -731,6 +776,7 @@ int main(void)
     test_stop();
     test_limits();
     test_bad_args();
+    test_small_tokenizer();
     bin = getenv("KVLM_BIN");
     if (bin) {
         snprintf(tmpdir, sizeof tmpdir, "/tmp/kvlm-test-gen-%d", (int)getpid());
