@@ -380,6 +380,145 @@ kvlm_status kvlm_sampler_sample(kvlm_sampler *s, const float *logits,
 /* Restarts the random sequence from the seed given at creation. */
 void kvlm_sampler_reset(kvlm_sampler *s);
 
+/* ===========================================================================
+ * Generation (section owned by src/engine/generate.c)
+ *
+ * kvlm_generate() runs one request on an existing session: it makes the
+ * session hold the prompt, then samples and appends one token per step
+ * until a stop condition. The prompt is the WHOLE sequence the model should
+ * see (for a chat: the whole rendered conversation), not only the new part:
+ *
+ *   1. prompt reuse: the session keeps the longest common prefix of what it
+ *      holds and prompt[0, n_prompt - 1) (at least the last prompt token is
+ *      always evaluated, to get its logits); later tokens are dropped with
+ *      kvlm_session_truncate and prompt[reused, n_prompt) is evaluated in
+ *      chunks of prefill_chunk tokens. A session that already holds a
+ *      prefix of the prompt (the previous chat turn) therefore computes only
+ *      the new tokens.
+ *   2. decode: sample from the last logits, append the token, evaluate it
+ *      (one token per forward pass), repeat.
+ *   3. on return the session holds the prompt and every generated token but
+ *      the last (the last one was sampled, never evaluated), so a follow-up
+ *      call with prompt + reply continues without recomputation.
+ *
+ * Stop conditions, checked after each sampled token in this order:
+ *   KVLM_FINISH_EOG          kvlm_tokenizer_is_eog(token) (EOS, end of turn);
+ *                            the token is in result.tokens, its text is not
+ *                            in result.text
+ *   KVLM_FINISH_STOP         a stop string appeared in the decoded text; it
+ *                            is matched on the text, across token
+ *                            boundaries; the text is cut before the earliest
+ *                            match and the stop string is never emitted
+ *   KVLM_FINISH_CANCELLED    the text callback returned false
+ *   KVLM_FINISH_LENGTH       max_tokens tokens were generated
+ *   KVLM_FINISH_CONTEXT_FULL prompt + generated tokens reached n_ctx (a
+ *                            prompt of exactly n_ctx tokens generates
+ *                            nothing); not an error
+ *
+ * Streaming: on_text receives the text in order, each call complete UTF-8
+ * (the tokenizer's stream decoder) and never a byte that could still turn
+ * out to be the start of a stop string (such bytes are held back until the
+ * next token decides). The concatenation of all calls equals result.text,
+ * except after a cancel (then result.text is what was delivered). The
+ * decoder starts fresh at the first generated token: for SentencePiece
+ * models the leading space of the first generated token is kept when the
+ * prompt has a non-special token, as it would be in the middle of a text.
+ *
+ * no_kv_cache: the naive loop that keeps no KV between steps: every step
+ * truncates the session to 0 tokens and evaluates the whole sequence
+ * (prompt + generated so far) again. By the bit-exactness rule it gives the
+ * same logits bit for bit, hence the same tokens with the same sampler
+ * seed; it exists to measure what the cache saves. Nothing is reused.
+ *
+ * prefill_chunk and the context's n_batch: kvlm_session_eval already cuts
+ * its input into forward passes of at most n_batch tokens (the size the
+ * context's scratch memory was made for). kvlm_generate hands the prompt to
+ * kvlm_session_eval prefill_chunk tokens at a time, so a forward pass holds
+ * min(prefill_chunk, n_batch) tokens. To use chunks larger than 512, create
+ * the context with n_batch >= prefill_chunk. The logits do not depend on
+ * either (bit-exactness), only the speed does.
+ * ========================================================================= */
+typedef enum kvlm_finish_reason {
+    KVLM_FINISH_NONE = 0,         /* no generation ran (an error) */
+    KVLM_FINISH_STOP = 1,         /* a stop string matched */
+    KVLM_FINISH_EOG = 2,          /* end-of-generation token (EOS, end of turn) */
+    KVLM_FINISH_LENGTH = 3,       /* max_tokens reached */
+    KVLM_FINISH_CONTEXT_FULL = 4, /* the sequence reached n_ctx */
+    KVLM_FINISH_CANCELLED = 5,    /* on_text returned false */
+} kvlm_finish_reason;
+
+/* "none", "stop", "eog", "length", "context_full", "cancelled". */
+const char *kvlm_finish_reason_name(kvlm_finish_reason r);
+
+/* Receives text[0, len) (not NUL-terminated, len > 0): complete UTF-8 that
+ * can no longer be part of a stop string. Return false to stop generating
+ * (finish reason KVLM_FINISH_CANCELLED). */
+typedef bool (*kvlm_generate_text_fn)(const char *text, size_t len, void *user);
+/* Receives the logits row (n_vocab floats) from which token number `step`
+ * (0 = the first generated token) is about to be sampled. For tests and
+ * analysis; the row is only valid during the call. */
+typedef void (*kvlm_generate_logits_fn)(int step, const float *logits, int n_vocab, void *user);
+
+typedef struct kvlm_generate_params {
+    int max_tokens;           /* tokens to generate at most; < 0: until the
+                                 context is full; 0: only evaluate the
+                                 prompt. Default 256 */
+    const char *const *stop;  /* n_stop non-empty UTF-8 stop strings (each
+                                 at most 1024 bytes), borrowed for the call */
+    int n_stop;
+    int prefill_chunk;        /* prompt tokens per kvlm_session_eval call,
+                                 >= 1; default 512 (see above) */
+    bool no_kv_cache;         /* recompute the whole sequence every step */
+    kvlm_sampler_params sampler; /* default kvlm_sampler_default_params() */
+    kvlm_generate_text_fn on_text;     /* may be NULL */
+    void *text_user;
+    kvlm_generate_logits_fn on_logits; /* may be NULL */
+    void *logits_user;
+} kvlm_generate_params;
+
+kvlm_generate_params kvlm_generate_default_params(void);
+
+typedef struct kvlm_generate_result {
+    int32_t *tokens;          /* [completion_tokens] generated ids (malloc'ed),
+                                 the EOG token included when it ended the run */
+    int completion_tokens;
+    char *text;               /* NUL-terminated malloc'ed UTF-8: the generated
+                                 text without EOG token text or stop string */
+    size_t text_len;
+    int prompt_tokens;        /* n_prompt */
+    int prompt_reused_tokens; /* prompt tokens whose KV the session already held */
+    int prompt_computed_tokens; /* prompt tokens evaluated by this call */
+    kvlm_finish_reason finish_reason;
+    double ttft_ms;           /* call start -> first token sampled */
+    double prefill_ms;        /* evaluating the prompt */
+    double decode_ms;         /* first token sampled -> end */
+    double prefill_tokens_per_s; /* prompt_computed_tokens / prefill time */
+    double decode_tokens_per_s;  /* tokens evaluated after the first one per
+                                    second of decode time (0 if none) */
+    uint64_t kv_bytes;        /* K/V bytes the session holds at the end:
+                                 n_tokens x kvlm_model_kv_bytes_per_token */
+} kvlm_generate_result;
+
+/* Makes `session` hold prompt[0, n_prompt) (reusing its longest common
+ * prefix), then generates as described above. `tok` must belong to the
+ * session's model (for EOG tokens and text). params NULL means the
+ * defaults. *result is always initialised (free it with
+ * kvlm_generate_result_free, also after an error); after an error during
+ * decoding it holds what was generated before the error, and the session
+ * holds a prefix of prompt + generated tokens (still consistent).
+ * Token ids the model has beyond the tokenizer's vocabulary (padded output
+ * rows) are never sampled.
+ * Errors: KVLM_ERR_INVALID_ARG (NULL arguments, n_prompt < 1, a token out
+ * of range, bad params; the sampler's validation message is passed on),
+ * KVLM_ERR_CONTEXT_FULL (n_prompt > n_ctx; the session is unchanged),
+ * KVLM_ERR_KV_FULL (the block pool ran out), KVLM_ERR_NOMEM. */
+kvlm_status kvlm_generate(kvlm_session *session, const kvlm_tokenizer *tok,
+                          const int32_t *prompt, int n_prompt,
+                          const kvlm_generate_params *params,
+                          kvlm_generate_result *result);
+void kvlm_generate_result_free(kvlm_generate_result *result);
+/* ===================== end of the generation section ===================== */
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,6 +10,7 @@
 #define KVLM_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kvlm.h"
@@ -36,5 +37,51 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+
+/* ---- generation commands (gen_common.c): `kvlm run` and `kvlm chat` ---- */
+typedef struct cli_gen_opts {
+    const char *model;
+    const char *tokenizer;    /* --tokenizer PATH; NULL: the model's own */
+    kvlm_generate_params gp;  /* sampler, max_tokens, stop list, no_kv_cache */
+    kvlm_context_params cp;   /* threads, ctx, kv type; n_batch = prefill chunk */
+    int prefill_chunk;
+    const char **stops;       /* [n_stops] borrowed from argv, gp.stop points here */
+    int n_stops;
+    bool no_bos, verbose;
+} cli_gen_opts;
+
+typedef struct cli_gen_handles {
+    kvlm_model *model;
+    kvlm_tokenizer *tok;
+    kvlm_context *ctx;
+    kvlm_session *session;
+    int n_ctx;                /* resolved context length */
+} cli_gen_handles;
+
+void cli_gen_opts_init(cli_gen_opts *o);
+void cli_gen_opts_free(cli_gen_opts *o);
+/* Parses the option at argv[*i] if it is a generation option (advancing *i
+ * past its value): 1 consumed, 0 not a generation option, -1 bad value
+ * (message printed). */
+int cli_gen_parse_option(const char *cmd, int argc, char **argv, int *i, cli_gen_opts *o);
+/* Checks the sampling values (the sampler's own validation) and resolves
+ * the prefill chunk; 0 or the exit code 2 (message printed). */
+int cli_gen_validate(const char *cmd, cli_gen_opts *o);
+/* Loads the model from o->model and the tokenizer from o->tokenizer
+ * (default: o->model), creates context and session;
+ * 0 or exit code 1 (message printed). */
+int cli_gen_open(const char *cmd, cli_gen_opts *o, cli_gen_handles *h);
+void cli_gen_close(cli_gen_handles *h);
+/* True if s[0, n) is valid UTF-8; else *bad_offset is the offset of the
+ * first byte that does not start a valid sequence. */
+bool cli_utf8_check(const char *s, size_t n, size_t *bad_offset);
+/* Timing and token counts of one generation, two lines on stderr. */
+void cli_gen_print_timings(const char *cmd, const kvlm_generate_result *r);
+
+/* JSON string literal of s[0, n) (NUL bytes included) to stdout. */
+void cli_json_string_n(const char *s, size_t n);
+
+int cmd_run(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 
 #endif /* KVLM_CLI_H */

@@ -14,6 +14,10 @@ static void usage(FILE *f)
             "usage: kvlm <command> [options]\n"
             "\n"
             "commands:\n"
+            "  run -m MODEL -p PROMPT [-n N] [--temp T] [--seed S] [--stop STR] [--json] ...\n"
+            "                                       generate text (streamed), timings on stderr\n"
+            "  chat -m MODEL [--system S] [--chat-template NAME] [--verbose] ...\n"
+            "                                       multi-turn chat from stdin, KV kept between turns\n"
             "  inspect MODEL [--json] [--tensors]   architecture, sizes, tensor types, KV bytes/token\n"
             "  logits -m MODEL --tokens \"1 2 3\" --out FILE\n"
             "                                       float32 logits [n_tokens x n_vocab]\n"
@@ -36,6 +40,8 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
+    if (strcmp(cmd, "run") == 0) return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "chat") == 0) return cmd_chat(argc - 1, argv + 1);
     if (strcmp(cmd, "inspect") == 0) return cmd_inspect(argc - 1, argv + 1);
     if (strcmp(cmd, "logits") == 0) return cmd_logits(argc - 1, argv + 1);
     if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(argc - 1, argv + 1);
