@@ -4,8 +4,12 @@
  * emoji ZWJ sequences, combining marks and invalid UTF-8, through every
  * fixture pipeline (and the real GPT-2 / Llama 2 / Llama 3 vocabularies when
  * $KVLM_CONFORMANCE_DIR is set). Checks: no error, the ids decode back to
- * the input (except through NFC), and t(2 MB) <= 3 x t(1 MB) (the target is
- * 2.2x; the test allows noise). Prints the timings.
+ * the input (except through NFC), and a guard against super-linear time:
+ * 8 x the input may cost at most 24 x the CPU time (linear is 8x, quadratic
+ * 64x), measured as thread CPU time, best of 3, so that other processes on
+ * the machine do not make the test flaky. The precise near-linearity figure
+ * (1 MB vs 2 MB, target about 2.2x) is a benchmark, not a test:
+ * bench/tokenize_compare.py and docs/PERFORMANCE.md. Prints the timings.
  */
 #include <stdbool.h>
 #include <time.h>
@@ -24,17 +28,18 @@
 #endif
 #endif
 #ifdef KVLM_TEST_SANITIZED
-static size_t g_kb = 64;
+static size_t g_kb = 16;
 static const bool g_timing = false;
 #else
-static size_t g_kb = 256;
+static size_t g_kb = 64;
 static const bool g_timing = true;
 #endif
+#define SCALE 8 /* the large input is SCALE x the small one */
 
 static double now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -86,14 +91,15 @@ static void run(const kvlm_tokenizer *t, const char *name)
     };
     for (size_t i = 0; i < sizeof inputs / sizeof *inputs; i++) {
         size_t n1, n2, k1, k2;
-        char *s1 = make(inputs[i].unit, g_kb << 10, &n1), *s2 = make(inputs[i].unit, 2 * g_kb << 10, &n2);
+        char *s1 = make(inputs[i].unit, g_kb << 10, &n1), *s2 = make(inputs[i].unit, SCALE * g_kb << 10, &n2);
         char what[128];
         snprintf(what, sizeof what, "%s/%s", name, inputs[i].label);
         double t1 = time_encode(t, s1, n1, what, &k1);
         double t2 = time_encode(t, s2, n2, what, &k2);
-        printf("%-28s %zuKB %.3fs (%zu ids)  %zuKB %.3fs  ratio %.2f\n", what, g_kb, t1, k1, 2 * g_kb, t2,
+        printf("%-28s %zuKB %.3fs (%zu ids)  %zuKB %.3fs  ratio %.2f\n", what, g_kb, t1, k1, SCALE * g_kb, t2,
                t2 / (t1 > 1e-4 ? t1 : 1e-4));
-        CHECK(!g_timing || t2 <= 3.0 * t1 + 0.05, "%s: %zu KB took %.3fs vs %.3fs for %zu KB", what, 2 * g_kb, t2, t1, g_kb);
+        CHECK(!g_timing || t2 <= 3.0 * SCALE * t1 + 0.05, "%s: %zu KB took %.3fs CPU vs %.3fs for %zu KB",
+              what, SCALE * g_kb, t2, t1, g_kb);
         free(s1);
         free(s2);
     }
