@@ -63,11 +63,14 @@ Pipeline (everything seeded; see "Reproducibility" below):
    HF float32 logits summary and the greedy continuation of 32 tokens (ids and
    text); models/demo/train_log.json: loss curve and held-out perplexity.
 
-Reproducibility: seeds are fixed (torch, numpy) and torch runs with
-deterministic algorithms, so a run with the same number of steps on the same
-torch build reproduces the same weights.  With a wall-clock limit the number
-of steps depends on the machine's speed; to reproduce the committed model
-exactly, pass --minutes 0 --max-steps N with N from models/demo/README.md.
+Reproducibility: seeds are fixed (torch, numpy; tokenizer training is
+deterministic) and torch runs with deterministic algorithms, so with
+--minutes 0 two runs with the same --max-steps on the same torch build give
+the same weights.  With a wall-clock limit (the default), the number of steps
+and the LR at each step depend on the machine's speed, so such a run is not
+bit-reproducible; the committed run took 495 steps (models/demo/README.md).
+--minutes 0 --max-steps 495 sees the same batches but decays the LR by step,
+so it gives a close, not identical, model.
 """
 from __future__ import annotations
 
