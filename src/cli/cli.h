@@ -32,6 +32,11 @@ bool cli_parse_token_list(const char *s, int32_t **ids, size_t *n);
 /* Reads a whole file (at most 1 GiB) into a NUL-terminated malloc'ed buffer. */
 char *cli_read_file(const char *path, size_t *len);
 
+/* The bundled demo model used when no -m is given: $KVLM_DEMO_MODEL, else
+ * the copy in the source tree the program was built from
+ * (models/demo/kjv-llama.gguf), else NULL if neither exists. */
+const char *cli_demo_model(void);
+
 int cmd_inspect(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);

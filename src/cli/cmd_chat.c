@@ -94,8 +94,9 @@ int cmd_chat(int argc, char **argv)
             goto out;
         }
     }
-    if (!o.model) {
-        fprintf(stderr, "kvlm chat: no model given (-m MODEL); the bundled demo model is not available yet\n");
+    if (!o.model && !(o.model = cli_demo_model())) {
+        fprintf(stderr, "kvlm chat: no model given (-m MODEL) and the bundled demo model was not found "
+                "(set KVLM_DEMO_MODEL to its path)\n");
         rc = 2;
         goto out;
     }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -89,4 +90,14 @@ bool cli_parse_token_list(const char *s, int32_t **ids, size_t *n)
     *ids = a;
     *n = k;
     return true;
+}
+
+const char *cli_demo_model(void)
+{
+    const char *env = getenv("KVLM_DEMO_MODEL");
+    if (env && *env) return env;
+#ifdef KVLM_DEMO_MODEL_PATH
+    if (access(KVLM_DEMO_MODEL_PATH, R_OK) == 0) return KVLM_DEMO_MODEL_PATH;
+#endif
+    return NULL;
 }

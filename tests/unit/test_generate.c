@@ -659,7 +659,7 @@ static void test_cli(void)
 
     /* usage and input errors */
     struct { const char *args; int rc; const char *msg; } bad[] = {
-        {"run -p hello", 2, "no model given"},
+        {"run -p 'In the beginning' -n 4", 0, "TTFT"}, /* no -m: the bundled demo model */
         {"run -m '%s' --tokenizer '%s' -p ''", 2, "empty"},
         {"run -m '%s' --tokenizer '%s' -p 'hello' --temp -1", 2, "temperature"},
         {"run -m '%s' --tokenizer '%s' -p 'hello' --top-p 7", 2, "top_p"},
