@@ -121,7 +121,7 @@ static const char *llama_file(const char *name, size_t n_scores, uint32_t unk)
         tok[3 + b] = strdup(s);
         types[3 + b] = 6;
     }
-    const char *pieces[5] = {"\xe2\x96\x81", "a", "b", "\xe2\x96\x81" "a", "ab"};
+    const char *pieces[5] = {"\xe2\x96\x81", "a", "b", "\xe2\x96\x81\x61" /* "▁a" */, "ab"};
     for (int i = 0; i < 5; i++) {
         tok[259 + i] = strdup(pieces[i]);
         types[259 + i] = 1;
