@@ -81,12 +81,18 @@ kvlm_status kvlm_tokenizer_decode(const kvlm_tokenizer *tok, const int32_t *ids,
 
 /* ---- streaming ------------------------------------------------------------ */
 
-struct kvlm_tokenizer_stream {
-    const kvlm_tokenizer *tok;
-    unsigned flags;
+/* What a push changes; restored as a whole when a push fails. */
+typedef struct stream_state {
     bool started;          /* a non-empty piece has been seen (for Strip) */
     unsigned char pend[4];
     int n_pend;
+} stream_state;
+
+struct kvlm_tokenizer_stream {
+    const kvlm_tokenizer *tok;
+    unsigned flags;
+    stream_state st;
+    kvlm_buf in, out;      /* scratch reused by every push: no allocation per token */
 };
 
 kvlm_status kvlm_tokenizer_stream_create(const kvlm_tokenizer *tok, unsigned flags, kvlm_tokenizer_stream **out)
@@ -100,7 +106,13 @@ kvlm_status kvlm_tokenizer_stream_create(const kvlm_tokenizer *tok, unsigned fla
     return KVLM_OK;
 }
 
-void kvlm_tokenizer_stream_free(kvlm_tokenizer_stream *s) { free(s); }
+void kvlm_tokenizer_stream_free(kvlm_tokenizer_stream *s)
+{
+    if (!s) return;
+    kvlm_buf_free(&s->in);
+    kvlm_buf_free(&s->out);
+    free(s);
+}
 
 /* >0: length of a complete valid sequence at s; 0: invalid (length of the
  * maximal invalid subpart in *bad); -1: valid but incomplete prefix. */
@@ -136,12 +148,12 @@ static kvlm_status emit_utf8(kvlm_tokenizer_stream *s, const unsigned char *p, s
         if (l > 0) { st = kvlm_buf_put(out, p + i, (size_t)l); i += (size_t)l; }
         else if (l == 0) { st = kvlm_buf_put(out, "\xef\xbf\xbd", 3); i += (size_t)bad; }
         else { /* incomplete tail: keep */
-            s->n_pend = (int)(n - i);
-            memcpy(s->pend, p + i, n - i);
+            s->st.n_pend = (int)(n - i);
+            memcpy(s->st.pend, p + i, n - i);
             return KVLM_OK;
         }
     }
-    s->n_pend = 0;
+    s->st.n_pend = 0;
     return st;
 }
 
@@ -162,32 +174,29 @@ kvlm_status kvlm_tokenizer_stream_push(kvlm_tokenizer_stream *s, int32_t id, cha
     size_t l;
     kvlm_status st = piece_of(s->tok, id, 0, &p, &l);
     if (st) return st;
-    /* a too-small buffer must leave the stream unchanged: keep a copy */
-    kvlm_tokenizer_stream save = *s;
+    /* a too-small buffer must leave the stream unchanged: keep its state */
+    stream_state save = s->st;
     if ((s->flags & KVLM_DETOKENIZE_SKIP_SPECIAL) && (s->tok->vocab.attr[id] & KVLM_TOKATTR_CONTROL)) l = 0;
-    if (!s->started && l > 0) {
+    if (!s->st.started && l > 0) {
         if (s->tok->strip_leading_space && p[0] == ' ') p++, l--;
-        s->started = true;
+        s->st.started = true;
     }
-    kvlm_buf in = {0}, out = {0};
-    st = kvlm_buf_put(&in, s->pend, (size_t)s->n_pend);
-    if (!st) st = kvlm_buf_put(&in, p, l);
-    if (!st) st = emit_utf8(s, (const unsigned char *)in.p, in.n, &out);
-    if (!st) st = kvlm_buf_put(&out, "", 0);
-    if (!st) st = stream_copy(&out, buf, capacity, n_out);
-    if (st) *s = save;
-    kvlm_buf_free(&in);
-    kvlm_buf_free(&out);
+    s->in.n = s->out.n = 0;
+    st = kvlm_buf_put(&s->in, s->st.pend, (size_t)s->st.n_pend);
+    if (!st) st = kvlm_buf_put(&s->in, p, l);
+    if (!st) st = emit_utf8(s, (const unsigned char *)s->in.p, s->in.n, &s->out);
+    if (!st) st = kvlm_buf_put(&s->out, "", 0);
+    if (!st) st = stream_copy(&s->out, buf, capacity, n_out);
+    if (st) s->st = save;
     return st;
 }
 
 kvlm_status kvlm_tokenizer_stream_finish(kvlm_tokenizer_stream *s, char *buf, size_t capacity, size_t *n_out)
 {
     if (!s) return kvlm_fail(KVLM_ERR_INVALID_ARG, "stream: NULL stream");
-    kvlm_buf out = {0};
-    kvlm_status st = s->n_pend ? kvlm_buf_put(&out, "\xef\xbf\xbd", 3) : kvlm_buf_put(&out, "", 0);
-    if (!st) st = stream_copy(&out, buf, capacity, n_out);
-    if (!st) s->n_pend = 0;
-    kvlm_buf_free(&out);
+    s->out.n = 0;
+    kvlm_status st = s->st.n_pend ? kvlm_buf_put(&s->out, "\xef\xbf\xbd", 3) : kvlm_buf_put(&s->out, "", 0);
+    if (!st) st = stream_copy(&s->out, buf, capacity, n_out);
+    if (!st) s->st.n_pend = 0;
     return st;
 }
