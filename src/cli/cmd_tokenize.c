@@ -26,30 +26,6 @@ static kvlm_tokenizer *load_tok(const char *cmd, const char *path)
     return t;
 }
 
-/* Reads a whole file (at most 1 GiB). */
-char *cli_read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (n < cap) break;
-        if (cap >= (1u << 30)) { free(buf); buf = NULL; break; }
-        char *nb = realloc(buf, cap * 2 + 1);
-        if (!nb) { free(buf); buf = NULL; break; }
-        buf = nb;
-        cap *= 2;
-    }
-    if (buf && ferror(f)) { free(buf); buf = NULL; }
-    fclose(f);
-    if (buf) buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
 int cmd_tokenize(int argc, char **argv)
 {
     const char *path = NULL, *text = NULL, *file = NULL;
