@@ -158,6 +158,8 @@ typedef struct kvlm_context_params {
     kvlm_dtype kv_type;     /* KVLM_DTYPE_F32 (default), F16, BF16 or Q8_0 */
     int kv_block_size;      /* tokens per KV block; default 16 */
     uint64_t kv_memory_bytes; /* KV pool budget; 0: enough for one n_ctx sequence */
+    bool prefix_cache;      /* default true: full KV blocks are published in a
+                               prefix index and reused by later sessions */
 } kvlm_context_params;
 
 kvlm_context_params kvlm_context_default_params(void);
@@ -197,6 +199,80 @@ int kvlm_session_n_tokens(const kvlm_session *s);
 
 /* Rewinds the session to its first n tokens, releasing later KV blocks. */
 kvlm_status kvlm_session_truncate(kvlm_session *s, int n);
+
+/* ---------------------------------------------------------------------------
+ * Prefix cache (src/kv/, src/engine/; see docs/ARCHITECTURE.md "Prefix cache")
+ *
+ * Every full KV block a session computes is published under a key: SHA-256
+ * over (parent block's key, the block's token ids, cache namespace, model
+ * fingerprint, KV dtype, block size). kvlm_session_eval first matches the
+ * longest run of published blocks that continues the session's tokens and
+ * computes only the rest; when everything is cached the last token is still
+ * computed (into a copy of its block) to produce logits. Published blocks
+ * are immutable and shared by reference count; a session writing into a
+ * shared or published block copies it first. Blocks nobody references keep
+ * their key in an LRU list and are evicted only when a block is needed.
+ * By the bit-exactness rule, logits served from cached blocks are
+ * memcmp-equal to a cold computation.
+ *
+ * Namespaces separate tenants: a lookup only matches blocks published in
+ * the same namespace.
+ * ------------------------------------------------------------------------- */
+typedef struct kvlm_session_params {
+    const char *cache_namespace; /* NULL or "": the default namespace; at most
+                                    256 bytes; copied */
+    bool prefix_cache;           /* default true: look up and publish blocks
+                                    (no effect if the context has no cache) */
+} kvlm_session_params;
+
+kvlm_session_params kvlm_session_default_params(void);
+
+/* kvlm_session_create() is kvlm_session_create_ex() with the defaults. */
+kvlm_status kvlm_session_create_ex(kvlm_context *ctx, const kvlm_session_params *params,
+                                   kvlm_session **out);
+
+/* Tokens of the last kvlm_session_eval() call served from the prefix
+ * cache instead of computed (0 after any other call). */
+int kvlm_session_cached_tokens(const kvlm_session *s);
+
+/* A new session holding the same tokens, sharing every KV block with s
+ * (the first write into a shared block copies it). Same namespace. */
+kvlm_status kvlm_session_fork(const kvlm_session *s, kvlm_session **out);
+
+/* Writes the session's tokens and KV to a file: magic, format version,
+ * model fingerprint, KV dtype, block size, shapes, token ids, the K/V rows
+ * of the session's positions, SHA-256 checksum. */
+kvlm_status kvlm_session_save(const kvlm_session *s, const char *path);
+
+/* Replaces the session's contents with a saved file's. Any mismatch (model
+ * fingerprint, KV dtype, block size, shapes, n_ctx), truncation or
+ * corruption is a clean KVLM_ERR_FORMAT / KVLM_ERR_UNSUPPORTED /
+ * KVLM_ERR_IO naming the problem, and leaves the session unchanged. */
+kvlm_status kvlm_session_load(kvlm_session *s, const char *path);
+
+typedef struct kvlm_cache_stats {
+    uint64_t lookups;        /* prefix lookups (one per eval that could match) */
+    uint64_t hit_tokens;     /* tokens served from published blocks */
+    uint64_t miss_tokens;    /* tokens computed by kvlm_session_eval */
+    uint64_t evictions;      /* cached blocks whose key was dropped for reuse */
+    uint64_t cow_copies;     /* blocks copied before a write */
+    int blocks_total;        /* blocks in the pool */
+    int blocks_used;         /* referenced by at least one session */
+    int blocks_cached;       /* unreferenced, keyed, in the LRU list */
+    int blocks_free;         /* unreferenced, no key */
+    uint64_t block_bytes;    /* bytes of K/V per block */
+    int block_size;          /* tokens per block */
+} kvlm_cache_stats;
+
+void kvlm_context_cache_stats(const kvlm_context *ctx, kvlm_cache_stats *out);
+
+/* Verifies the block pool's and prefix index's invariants (reference counts,
+ * free list, LRU membership, index consistency). KVLM_OK, or
+ * KVLM_ERR_INTERNAL naming the broken invariant. */
+kvlm_status kvlm_context_check(const kvlm_context *ctx);
+
+/* Drops every cached (unreferenced) block's key: a cold cache. */
+void kvlm_context_cache_clear(kvlm_context *ctx);
 
 /* ===========================================================================
  * Tokenizers (section owned by src/tokenizer/; see docs/TOKENIZER.md)
@@ -487,7 +563,11 @@ typedef struct kvlm_generate_result {
     size_t text_len;
     int prompt_tokens;        /* n_prompt */
     int prompt_reused_tokens; /* prompt tokens whose KV the session already held */
-    int prompt_computed_tokens; /* prompt tokens evaluated by this call */
+    int prompt_computed_tokens; /* prompt tokens computed by this call */
+    int prompt_cached_tokens; /* prompt tokens served from the prefix cache;
+                                 reused + cached + computed = n_prompt, and
+                                 the hosted APIs' cached_tokens is
+                                 prompt_reused_tokens + prompt_cached_tokens */
     kvlm_finish_reason finish_reason;
     double ttft_ms;           /* call start -> first token sampled */
     double prefill_ms;        /* evaluating the prompt */
