@@ -200,6 +200,16 @@ int kvlm_session_n_tokens(const kvlm_session *s);
 /* Rewinds the session to its first n tokens, releasing later KV blocks. */
 kvlm_status kvlm_session_truncate(kvlm_session *s, int n);
 
+/* Batched decode: appends tokens[i] to sessions[i] for i in [0, n) in ONE
+ * forward pass (each weight is read once for all n sequences), n <= the
+ * context's n_batch. The sessions must be distinct and belong to the same
+ * context. logits (may be NULL) receives n rows of n_vocab floats, row i
+ * bit-identical to what kvlm_session_eval(sessions[i], &tokens[i], 1, LAST)
+ * would give. All-or-nothing: on KVLM_ERR_KV_FULL / KVLM_ERR_CONTEXT_FULL
+ * no session changes. */
+kvlm_status kvlm_session_eval_batch(kvlm_session *const *sessions, const int32_t *tokens, int n,
+                                    float *logits);
+
 /* ---------------------------------------------------------------------------
  * Prefix cache (src/kv/, src/engine/; see docs/ARCHITECTURE.md "Prefix cache")
  *

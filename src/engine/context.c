@@ -272,3 +272,78 @@ kvlm_status kvlm_session_eval(kvlm_session *s, const int32_t *tokens, int n,
     s->n_tokens += n;
     return KVLM_OK;
 }
+
+kvlm_status kvlm_session_eval_batch(kvlm_session *const *sessions, const int32_t *tokens, int n,
+                                    float *logits)
+{
+    if (!sessions || !tokens || n <= 0)
+        return kvlm_fail(KVLM_ERR_INVALID_ARG, "kvlm_session_eval_batch: no sessions");
+    kvlm_context *ctx = sessions[0] ? sessions[0]->ctx : NULL;
+    if (!ctx) return kvlm_fail(KVLM_ERR_INVALID_ARG, "kvlm_session_eval_batch: NULL session");
+    if (n > ctx->p.n_batch)
+        return kvlm_fail(KVLM_ERR_INVALID_ARG, "%d sessions exceed n_batch %d", n, ctx->p.n_batch);
+    const kvlm_model *m = ctx->model;
+    int bs = ctx->p.kv_block_size;
+    for (int i = 0; i < n; i++) {
+        kvlm_session *s = sessions[i];
+        if (!s || s->ctx != ctx)
+            return kvlm_fail(KVLM_ERR_INVALID_ARG, "session %d is NULL or from another context", i);
+        for (int j = 0; j < i; j++)
+            if (sessions[j] == s) return kvlm_fail(KVLM_ERR_INVALID_ARG, "session %d appears twice", i);
+        if (tokens[i] < 0 || tokens[i] >= m->info.n_vocab)
+            return kvlm_fail(KVLM_ERR_INVALID_ARG, "token %d at index %d is out of range [0, %d)",
+                             tokens[i], i, m->info.n_vocab);
+        if (s->n_tokens >= ctx->p.n_ctx)
+            return kvlm_fail(KVLM_ERR_CONTEXT_FULL, "context full: session %d holds n_ctx %d tokens",
+                             i, ctx->p.n_ctx);
+    }
+    /* Reserve: a session at a block boundary needs one new block. */
+    int i;
+    for (i = 0; i < n; i++) {
+        kvlm_session *s = sessions[i];
+        if (s->n_tokens < s->n_blocks * bs) continue;
+        int32_t id;
+        kvlm_status st = kvlm_block_pool_alloc(ctx->pool, &id);
+        if (st) break;
+        s->blocks[s->n_blocks++] = id;
+    }
+    if (i < n) {
+        for (int j = 0; j < i; j++) {
+            kvlm_session *s = sessions[j];
+            if (s->n_blocks > (s->n_tokens + bs - 1) / bs)
+                kvlm_block_pool_release(ctx->pool, s->blocks[--s->n_blocks]);
+        }
+        return kvlm_fail(KVLM_ERR_KV_FULL, "KV cache full: %d sessions need a new block, %d free",
+                         n, ctx->pool->n_free);
+    }
+    kvlm_session *s0 = sessions[0];
+    for (i = 0; i < n; i++) {
+        s0->pos[i] = sessions[i]->n_tokens;
+        s0->tables[i] = sessions[i]->blocks;
+        s0->out_rows[i] = i;
+    }
+    kvlm_fwd_batch b = {n, tokens, s0->pos, s0->tables, logits ? n : 0, s0->out_rows, logits};
+    kvlm_status st = kvlm_forward(ctx, &b);
+    for (i = 0; i < n; i++) {
+        kvlm_session *s = sessions[i];
+        if (st) {
+            if (s->n_blocks > (s->n_tokens + bs - 1) / bs)
+                kvlm_block_pool_release(ctx->pool, s->blocks[--s->n_blocks]);
+            continue;
+        }
+        s->tokens[s->n_tokens++] = tokens[i];
+    }
+    return st;
+}
+
+void kvlm_context_cache_stats(const kvlm_context *ctx, kvlm_cache_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!ctx) return;
+    const kvlm_block_pool *p = ctx->pool;
+    out->blocks_total = p->n_blocks;
+    out->blocks_free = p->n_free;
+    out->blocks_used = p->n_blocks - p->n_free;
+    out->block_bytes = p->block_bytes;
+    out->block_size = p->block_size;
+}
