@@ -1,13 +1,9 @@
 /*
- * context.c - kvlm_context (kernels, threads, KV block pool, scratch) and
- * kvlm_session (one sequence: its tokens and block table).
- *
- * kvlm_session_eval() is all-or-nothing: it reserves every block the new
- * tokens need before running any forward pass, so KVLM_ERR_KV_FULL and
- * KVLM_ERR_CONTEXT_FULL leave the session exactly as it was. Prompts longer
- * than n_batch run as consecutive chunks; by the bit-exactness rule the
- * logits do not depend on where the chunks fall.
+ * context.c - kvlm_context: kernels, threads, the KV block pool with its
+ * prefix cache, scratch memory; cache statistics and the invariant checker
+ * over the pool and every live session (sessions themselves: session.c).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,6 +19,7 @@ kvlm_context_params kvlm_context_default_params(void)
     p.n_batch = 512;
     p.kv_type = KVLM_DTYPE_F32;
     p.kv_block_size = 16;
+    p.prefix_cache = true;
     return p;
 }
 
@@ -31,6 +28,9 @@ kvlm_context_params kvlm_context_get_params(const kvlm_context *ctx) { return ct
 void kvlm_context_free(kvlm_context *ctx)
 {
     if (!ctx) return;
+    /* Sessions must be freed before their context; detach any left so
+     * that a late kvlm_session_free does not touch freed memory. */
+    for (kvlm_session *s = ctx->sessions; s; s = s->next) s->ctx = NULL;
     kvlm_threadpool_free(ctx->tp);
     kvlm_block_pool_free(ctx->pool);
     free(ctx->ts);
@@ -160,190 +160,79 @@ kvlm_status kvlm_context_create(kvlm_model *model, const kvlm_context_params *pa
     return KVLM_OK;
 }
 
-/* ---- sessions ------------------------------------------------------------ */
-
-kvlm_status kvlm_session_create(kvlm_context *ctx, kvlm_session **out)
-{
-    if (!ctx || !out) return kvlm_fail(KVLM_ERR_INVALID_ARG, "kvlm_session_create: NULL argument");
-    *out = NULL;
-    kvlm_session *s = calloc(1, sizeof *s);
-    if (!s) return kvlm_fail(KVLM_ERR_NOMEM, "out of memory");
-    s->ctx = ctx;
-    int bs = ctx->p.kv_block_size;
-    s->max_blocks = (ctx->p.n_ctx + bs - 1) / bs;
-    s->tokens = malloc((size_t)ctx->p.n_ctx * sizeof *s->tokens);
-    s->blocks = malloc((size_t)s->max_blocks * sizeof *s->blocks);
-    s->pos = malloc((size_t)ctx->p.n_batch * sizeof *s->pos);
-    s->tables = malloc((size_t)ctx->p.n_batch * sizeof *s->tables);
-    s->out_rows = malloc((size_t)ctx->p.n_batch * sizeof *s->out_rows);
-    if (!s->tokens || !s->blocks || !s->pos || !s->tables || !s->out_rows) {
-        kvlm_session_free(s);
-        return kvlm_fail(KVLM_ERR_NOMEM, "out of memory");
-    }
-    *out = s;
-    return KVLM_OK;
-}
-
-void kvlm_session_free(kvlm_session *s)
-{
-    if (!s) return;
-    /* Tail first, so a later LRU frees the least shared blocks first. */
-    for (int i = s->n_blocks - 1; i >= 0; i--) kvlm_block_pool_release(s->ctx->pool, s->blocks[i]);
-    free(s->tokens);
-    free(s->blocks);
-    free(s->pos);
-    free(s->tables);
-    free(s->out_rows);
-    free(s);
-}
-
-int kvlm_session_n_tokens(const kvlm_session *s) { return s ? s->n_tokens : 0; }
-
-kvlm_status kvlm_session_truncate(kvlm_session *s, int n)
-{
-    if (!s) return kvlm_fail(KVLM_ERR_INVALID_ARG, "kvlm_session_truncate: NULL session");
-    if (n < 0 || n > s->n_tokens)
-        return kvlm_fail(KVLM_ERR_INVALID_ARG, "cannot truncate a session of %d tokens to %d",
-                         s->n_tokens, n);
-    int bs = s->ctx->p.kv_block_size;
-    int keep = (n + bs - 1) / bs;
-    while (s->n_blocks > keep) kvlm_block_pool_release(s->ctx->pool, s->blocks[--s->n_blocks]);
-    s->n_tokens = n;
-    return KVLM_OK;
-}
-
-kvlm_status kvlm_session_eval(kvlm_session *s, const int32_t *tokens, int n,
-                              kvlm_logits_mode mode, float *logits)
-{
-    if (!s || (n > 0 && !tokens))
-        return kvlm_fail(KVLM_ERR_INVALID_ARG, "kvlm_session_eval: NULL argument");
-    if (n <= 0) return kvlm_fail(KVLM_ERR_INVALID_ARG, "kvlm_session_eval: no tokens (n = %d)", n);
-    if (mode != KVLM_LOGITS_NONE && mode != KVLM_LOGITS_LAST && mode != KVLM_LOGITS_ALL)
-        return kvlm_fail(KVLM_ERR_INVALID_ARG, "kvlm_session_eval: invalid logits mode %d", (int)mode);
-    if (mode != KVLM_LOGITS_NONE && !logits)
-        return kvlm_fail(KVLM_ERR_INVALID_ARG, "kvlm_session_eval: logits buffer is NULL");
-    kvlm_context *ctx = s->ctx;
-    const kvlm_model *m = ctx->model;
-    if (n > ctx->p.n_ctx - s->n_tokens)
-        return kvlm_fail(KVLM_ERR_CONTEXT_FULL, "context full: %d tokens + %d new exceed n_ctx %d",
-                         s->n_tokens, n, ctx->p.n_ctx);
-    for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= m->info.n_vocab)
-            return kvlm_fail(KVLM_ERR_INVALID_ARG, "token %d at index %d is out of range [0, %d)",
-                             tokens[i], i, m->info.n_vocab);
-    /* Reserve blocks for every new position up front. */
-    int bs = ctx->p.kv_block_size;
-    int need = (s->n_tokens + n + bs - 1) / bs;
-    int old_blocks = s->n_blocks;
-    while (s->n_blocks < need) {
-        int32_t id;
-        kvlm_status st = kvlm_block_pool_alloc(ctx->pool, &id);
-        if (st) {
-            while (s->n_blocks > old_blocks) kvlm_block_pool_release(ctx->pool, s->blocks[--s->n_blocks]);
-            return st;
-        }
-        s->blocks[s->n_blocks++] = id;
-    }
-    int V = m->info.n_vocab;
-    for (int off = 0; off < n; off += ctx->p.n_batch) {
-        int c = n - off < ctx->p.n_batch ? n - off : ctx->p.n_batch;
-        for (int i = 0; i < c; i++) {
-            s->pos[i] = s->n_tokens + off + i;
-            s->tables[i] = s->blocks;
-        }
-        kvlm_fwd_batch b = {c, tokens + off, s->pos, s->tables, 0, s->out_rows, NULL};
-        if (mode == KVLM_LOGITS_ALL) {
-            for (int i = 0; i < c; i++) s->out_rows[i] = i;
-            b.n_out = c;
-            b.logits = logits + (size_t)off * (size_t)V;
-        } else if (mode == KVLM_LOGITS_LAST && off + c == n) {
-            s->out_rows[0] = c - 1;
-            b.n_out = 1;
-            b.logits = logits;
-        }
-        kvlm_status st = kvlm_forward(ctx, &b);
-        if (st) {
-            /* Roll back: K/V written by earlier chunks is simply dropped. */
-            while (s->n_blocks > old_blocks) kvlm_block_pool_release(ctx->pool, s->blocks[--s->n_blocks]);
-            return st;
-        }
-    }
-    memcpy(s->tokens + s->n_tokens, tokens, (size_t)n * sizeof *tokens);
-    s->n_tokens += n;
-    return KVLM_OK;
-}
-
-kvlm_status kvlm_session_eval_batch(kvlm_session *const *sessions, const int32_t *tokens, int n,
-                                    float *logits)
-{
-    if (!sessions || !tokens || n <= 0)
-        return kvlm_fail(KVLM_ERR_INVALID_ARG, "kvlm_session_eval_batch: no sessions");
-    kvlm_context *ctx = sessions[0] ? sessions[0]->ctx : NULL;
-    if (!ctx) return kvlm_fail(KVLM_ERR_INVALID_ARG, "kvlm_session_eval_batch: NULL session");
-    if (n > ctx->p.n_batch)
-        return kvlm_fail(KVLM_ERR_INVALID_ARG, "%d sessions exceed n_batch %d", n, ctx->p.n_batch);
-    const kvlm_model *m = ctx->model;
-    int bs = ctx->p.kv_block_size;
-    for (int i = 0; i < n; i++) {
-        kvlm_session *s = sessions[i];
-        if (!s || s->ctx != ctx)
-            return kvlm_fail(KVLM_ERR_INVALID_ARG, "session %d is NULL or from another context", i);
-        for (int j = 0; j < i; j++)
-            if (sessions[j] == s) return kvlm_fail(KVLM_ERR_INVALID_ARG, "session %d appears twice", i);
-        if (tokens[i] < 0 || tokens[i] >= m->info.n_vocab)
-            return kvlm_fail(KVLM_ERR_INVALID_ARG, "token %d at index %d is out of range [0, %d)",
-                             tokens[i], i, m->info.n_vocab);
-        if (s->n_tokens >= ctx->p.n_ctx)
-            return kvlm_fail(KVLM_ERR_CONTEXT_FULL, "context full: session %d holds n_ctx %d tokens",
-                             i, ctx->p.n_ctx);
-    }
-    /* Reserve: a session at a block boundary needs one new block. */
-    int i;
-    for (i = 0; i < n; i++) {
-        kvlm_session *s = sessions[i];
-        if (s->n_tokens < s->n_blocks * bs) continue;
-        int32_t id;
-        kvlm_status st = kvlm_block_pool_alloc(ctx->pool, &id);
-        if (st) break;
-        s->blocks[s->n_blocks++] = id;
-    }
-    if (i < n) {
-        for (int j = 0; j < i; j++) {
-            kvlm_session *s = sessions[j];
-            if (s->n_blocks > (s->n_tokens + bs - 1) / bs)
-                kvlm_block_pool_release(ctx->pool, s->blocks[--s->n_blocks]);
-        }
-        return kvlm_fail(KVLM_ERR_KV_FULL, "KV cache full: %d sessions need a new block, %d free",
-                         n, ctx->pool->n_free);
-    }
-    kvlm_session *s0 = sessions[0];
-    for (i = 0; i < n; i++) {
-        s0->pos[i] = sessions[i]->n_tokens;
-        s0->tables[i] = sessions[i]->blocks;
-        s0->out_rows[i] = i;
-    }
-    kvlm_fwd_batch b = {n, tokens, s0->pos, s0->tables, logits ? n : 0, s0->out_rows, logits};
-    kvlm_status st = kvlm_forward(ctx, &b);
-    for (i = 0; i < n; i++) {
-        kvlm_session *s = sessions[i];
-        if (st) {
-            if (s->n_blocks > (s->n_tokens + bs - 1) / bs)
-                kvlm_block_pool_release(ctx->pool, s->blocks[--s->n_blocks]);
-            continue;
-        }
-        s->tokens[s->n_tokens++] = tokens[i];
-    }
-    return st;
-}
+/* ---- prefix cache: statistics, checks ----------------------------------- */
 
 void kvlm_context_cache_stats(const kvlm_context *ctx, kvlm_cache_stats *out)
 {
     memset(out, 0, sizeof *out);
     if (!ctx) return;
     const kvlm_block_pool *p = ctx->pool;
+    out->lookups = ctx->lookups;
+    out->hit_tokens = ctx->hit_tokens;
+    out->miss_tokens = ctx->miss_tokens;
+    out->evictions = p->evictions;
+    out->cow_copies = p->cow_copies;
     out->blocks_total = p->n_blocks;
     out->blocks_free = p->n_free;
-    out->blocks_used = p->n_blocks - p->n_free;
+    out->blocks_cached = p->n_cached;
+    out->blocks_used = p->n_blocks - p->n_free - p->n_cached;
     out->block_bytes = p->block_bytes;
     out->block_size = p->block_size;
+}
+
+void kvlm_context_cache_clear(kvlm_context *ctx)
+{
+    if (ctx) kvlm_block_pool_clear_cached(ctx->pool);
+}
+
+kvlm_status kvlm_context_check(const kvlm_context *ctx)
+{
+    if (!ctx) return kvlm_fail(KVLM_ERR_INVALID_ARG, "kvlm_context_check: NULL context");
+    const kvlm_block_pool *p = ctx->pool;
+    kvlm_status st = kvlm_block_pool_check(p);
+    if (st) return st;
+    /* Every reference is a session's: recount them. */
+    int32_t *refs = calloc((size_t)p->n_blocks, sizeof *refs);
+    if (!refs) return kvlm_fail(KVLM_ERR_NOMEM, "out of memory in the context check");
+    int bs = p->block_size;
+#define BAD(...) do { st = kvlm_fail(KVLM_ERR_INTERNAL, __VA_ARGS__); goto out; } while (0)
+    for (const kvlm_session *s = ctx->sessions; s; s = s->next) {
+        if (s->n_tokens < 0 || s->n_tokens > ctx->p.n_ctx) BAD("session holds %d tokens", s->n_tokens);
+        if (s->n_blocks != (s->n_tokens + bs - 1) / bs)
+            BAD("session of %d tokens has %d blocks", s->n_tokens, s->n_blocks);
+        if (s->n_pub < 0 || s->n_pub > s->n_tokens / bs)
+            BAD("session of %d tokens claims %d published blocks", s->n_tokens, s->n_pub);
+        for (int i = 0; i < s->n_blocks; i++) {
+            int32_t b = s->blocks[i];
+            if (b < 0 || b >= p->n_blocks) BAD("session block %d is id %d", i, b);
+            refs[b]++;
+            if (i < s->n_pub) {
+                const kvlm_block_meta *m = &p->meta[b];
+                if (!m->keyed) BAD("session block %d (id %d) should be published", i, b);
+                if (m->parent != (i ? s->blocks[i - 1] : -1)) BAD("published block %d (id %d) has parent %d", i, b, m->parent);
+                if (memcmp(p->tokens + (size_t)b * (size_t)bs, s->tokens + (size_t)i * (size_t)bs,
+                           (size_t)bs * sizeof(int32_t)) != 0)
+                    BAD("published block %d (id %d) holds other tokens than its session", i, b);
+                if (memcmp(m->ns, s->ns_digest, 32) != 0) BAD("published block %d (id %d) is in another namespace", i, b);
+            }
+        }
+    }
+    for (int b = 0; b < p->n_blocks; b++)
+        if (refs[b] != p->ref[b]) BAD("block %d has ref %d but sessions hold %d references", b, p->ref[b], refs[b]);
+#undef BAD
+out:
+    free(refs);
+    return st;
+}
+
+void kvlm_context_debug_check(const kvlm_context *ctx)
+{
+#ifndef NDEBUG
+    if (ctx && kvlm_context_check(ctx) != KVLM_OK) {
+        fprintf(stderr, "kvlm: internal KV cache invariant broken: %s\n", kvlm_last_error());
+        abort();
+    }
+#else
+    (void)ctx;
+#endif
 }

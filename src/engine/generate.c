@@ -203,15 +203,22 @@ static bool text_step(gen_state *g, size_t old, bool final)
 
 /* Evaluates tokens[0, n) in calls of at most `chunk` tokens, the logits of
  * the last token into g->logits. */
-static kvlm_status eval_chunked(gen_state *g, const int32_t *tokens, int n)
+/* Evaluates tokens[0, n) in prefill_chunk pieces; *cached (may be NULL)
+ * receives how many were served from the prefix cache. The no-KV-cache
+ * loop bypasses the prefix cache: it must recompute everything. */
+static kvlm_status eval_chunked(gen_state *g, const int32_t *tokens, int n, int *cached)
 {
     int chunk = g->p->prefill_chunk;
+    unsigned flags = g->p->no_kv_cache ? KVLM_EVAL_NO_CACHE : 0;
+    if (cached) *cached = 0;
     for (int off = 0; off < n; off += chunk) {
         int c = n - off < chunk ? n - off : chunk;
         bool last = off + c == n;
-        kvlm_status st = kvlm_session_eval(g->s, tokens + off, c, last ? KVLM_LOGITS_LAST : KVLM_LOGITS_NONE,
-                                           last ? g->logits : NULL);
+        kvlm_status st = kvlm_session_eval_flags(g->s, tokens + off, c,
+                                                 last ? KVLM_LOGITS_LAST : KVLM_LOGITS_NONE,
+                                                 last ? g->logits : NULL, flags);
         if (st) return st;
+        if (cached) *cached += kvlm_session_cached_tokens(g->s);
     }
     return KVLM_OK;
 }
@@ -345,9 +352,11 @@ kvlm_status kvlm_generate(kvlm_session *session, const kvlm_tokenizer *tok, cons
         while (lcp < lim && session->tokens[lcp] == prompt[lcp]) lcp++;
     }
     if ((st = kvlm_session_truncate(session, lcp))) goto done;
-    if ((st = eval_chunked(&g, prompt + lcp, n_prompt - lcp))) goto done;
+    int cached = 0;
+    if ((st = eval_chunked(&g, prompt + lcp, n_prompt - lcp, &cached))) goto done;
     result->prompt_reused_tokens = lcp;
-    result->prompt_computed_tokens = n_prompt - lcp;
+    result->prompt_cached_tokens = cached;
+    result->prompt_computed_tokens = n_prompt - lcp - cached;
     double t_prefill = now_ms();
     result->prefill_ms = t_prefill - t0;
     double t_first = t_prefill;
@@ -382,7 +391,7 @@ kvlm_status kvlm_generate(kvlm_session *session, const kvlm_tokenizer *tok, cons
         if (fin) break;
         if (p->no_kv_cache) {
             if ((st = kvlm_session_truncate(session, 0))) break;
-            st = eval_chunked(&g, g.seq, n);
+            st = eval_chunked(&g, g.seq, n, NULL);
         } else {
             st = kvlm_session_eval(session, &t, 1, KVLM_LOGITS_LAST, g.logits);
         }
