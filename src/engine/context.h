@@ -83,6 +83,10 @@ enum { KVLM_EVAL_NO_CACHE = 1 };
 kvlm_status kvlm_session_eval_flags(kvlm_session *s, const int32_t *tokens, int n,
                                     kvlm_logits_mode mode, float *logits, unsigned flags);
 
+/* Publishes the session's full, not yet published blocks in order
+ * (session.c; no-op when the session does not use the cache). */
+void kvlm_session_publish(kvlm_session *s);
+
 /* Debug builds (no NDEBUG) verify every invariant after each session
  * operation and abort with the message when one is broken. */
 void kvlm_context_debug_check(const kvlm_context *ctx);

@@ -229,8 +229,7 @@ static int match(kvlm_session *s, const int32_t *tokens, int n)
     return matched;
 }
 
-/* Publishes the session's full, not yet published blocks in order. */
-static void publish(kvlm_session *s)
+void kvlm_session_publish(kvlm_session *s)
 {
     kvlm_context *ctx = s->ctx;
     kvlm_block_pool *p = ctx->pool;
@@ -371,7 +370,7 @@ kvlm_status kvlm_session_eval_flags(kvlm_session *s, const int32_t *tokens, int 
     ctx->hit_tokens += (uint64_t)matched;
     ctx->miss_tokens += (uint64_t)r;
     s->last_cached = matched;
-    if (!(flags & KVLM_EVAL_NO_CACHE)) publish(s);
+    if (!(flags & KVLM_EVAL_NO_CACHE)) kvlm_session_publish(s);
     kvlm_context_debug_check(ctx);
     return KVLM_OK;
 }
@@ -435,7 +434,7 @@ kvlm_status kvlm_session_eval_batch(kvlm_session *const *sessions, const int32_t
         }
         s->tokens[s->n_tokens++] = tokens[i];
         ctx->miss_tokens++;
-        publish(s);
+        kvlm_session_publish(s);
     }
     kvlm_context_debug_check(ctx);
     return st;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kv/block_key.h"
 #include "kvlm.h"
@@ -183,6 +184,37 @@ static void scenarios(kvlm_model *m, kvlm_dtype kv, const char *name)
         seq[45] = Q[51];
         CHECK(same_as_cold(seq, 46, lg + V), "%s/%s: batched row 1", name, kvlm_dtype_name(kv));
         free(lg);
+        /* Save a's 48 tokens; load them into a session of a fresh context
+         * (cold cache) and into one of this context; continue both. */
+        char file[64];
+        snprintf(file, sizeof file, "/tmp/kvlm-test-%d.session", (int)getpid());
+        memcpy(seq, P, 37 * sizeof *seq);
+        memcpy(seq + 37, Y, 10 * sizeof *seq);
+        seq[47] = Q[50];
+        seq[48] = Q[60];
+        CHECK(kvlm_session_save(a, file) == KVLM_OK, "save: %s", kvlm_last_error());
+        kvlm_context *fresh = mkctx(m, kv, bs, 40, true, 128);
+        kvlm_session *l1 = NULL, *l2 = NULL;
+        CHECK(fresh && kvlm_session_create(fresh, &l1) == KVLM_OK && kvlm_session_load(l1, file) == KVLM_OK,
+              "load into a fresh context: %s", kvlm_last_error());
+        CHECK(kvlm_session_n_tokens(l1) == 48, "loaded 48 tokens");
+        snprintf(what, sizeof what, "%s/%s: after save/load (fresh context)", name, kvlm_dtype_name(kv));
+        append(l1, &Q[60], 1, seq, 49, what);
+        CHECK(kvlm_session_create(ctx, &l2) == KVLM_OK && kvlm_session_eval(l2, P, 3, KVLM_LOGITS_NONE, NULL) == KVLM_OK &&
+                  kvlm_session_load(l2, file) == KVLM_OK,
+              "load over a session's contents: %s", kvlm_last_error());
+        snprintf(what, sizeof what, "%s/%s: after save/load (same context)", name, kvlm_dtype_name(kv));
+        append(l2, &Q[60], 1, seq, 49, what);
+        /* The loaded blocks were published: a new session in the fresh
+         * context hits them. */
+        if (fresh) {
+            snprintf(what, sizeof what, "%s/%s: hit on loaded blocks", name, kvlm_dtype_name(kv));
+            kvlm_session_free(eval_new(fresh, "", seq, 49, 48, what));
+        }
+        kvlm_session_free(l1);
+        kvlm_session_free(l2);
+        kvlm_context_free(fresh);
+        remove(file);
     }
     kvlm_session_free(a);
     kvlm_session_free(c);
@@ -403,6 +435,115 @@ static void property(kvlm_model *m, int iters)
     cold_ctx = NULL;
 }
 
+static unsigned char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *d = malloc((size_t)sz + 1);
+    *n = d ? fread(d, 1, (size_t)sz, f) : 0;
+    fclose(f);
+    return d;
+}
+
+static void spit(const char *path, const unsigned char *d, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (f) fwrite(d, 1, n, f), fclose(f);
+}
+
+/* Save/load with bad input: every truncation, every single-byte flip,
+ * another model, another KV dtype or block size -> a clean error and the
+ * session untouched. */
+static void save_load_bad(kvlm_model *m, kvlm_model *other)
+{
+    char file[64], bad[64];
+    snprintf(file, sizeof file, "/tmp/kvlm-test-%d.good", (int)getpid());
+    snprintf(bad, sizeof bad, "/tmp/kvlm-test-%d.bad", (int)getpid());
+    int32_t P[8] = {5, 17, 3, 200, 9, 41, 77, 12};
+    kvlm_context *ctx = mkctx(m, KVLM_DTYPE_F32, 16, 8, true, 64);
+    cold_ctx = mkctx(m, KVLM_DTYPE_F32, 16, 0, false, 64);
+    kvlm_session *s = NULL, *t = NULL;
+    if (!ctx || !cold_ctx || kvlm_session_create(ctx, &s) || kvlm_session_eval(s, P, 3, KVLM_LOGITS_NONE, NULL) ||
+        kvlm_session_save(s, file) || kvlm_session_create(ctx, &t) ||
+        kvlm_session_eval(t, P + 4, 2, KVLM_LOGITS_NONE, NULL)) {
+        CHECK(0, "save_load_bad setup: %s", kvlm_last_error());
+        goto out;
+    }
+    size_t n = 0;
+    unsigned char *d = slurp(file, &n), *e = malloc(n + 1);
+    CHECK(d && e && n > 100, "saved file of %zu bytes", n);
+    int fails = 0;
+    for (size_t cut = 0; d && e && cut < n; cut++) {
+        spit(bad, d, cut);
+        kvlm_status st = kvlm_session_load(t, bad);
+        if (st == KVLM_OK || kvlm_session_n_tokens(t) != 2) fails++;
+    }
+    CHECK(fails == 0, "%d truncated files were not refused cleanly", fails);
+    fails = 0;
+    for (size_t i = 0; d && e && i < n; i++) {
+        memcpy(e, d, n);
+        e[i] ^= (unsigned char)(1u << (i % 8));
+        spit(bad, e, n);
+        kvlm_status st = kvlm_session_load(t, bad);
+        if (st == KVLM_OK || kvlm_session_n_tokens(t) != 2) {
+            if (fails++ < 3) fprintf(stderr, "flip of byte %zu: status %d\n", i, (int)st);
+        }
+    }
+    CHECK(fails == 0, "%d corrupted files were not refused (of %zu)", fails, n);
+    /* The refused loads left t's K/V intact: its next logits are cold's. */
+    int32_t seq[3] = {P[4], P[5], P[6]};
+    append(t, &P[6], 1, seq, 3, "session after refused loads");
+    if (d) {
+        memcpy(e, d, n);
+        spit(bad, e, n + 0);
+        FILE *f = fopen(bad, "ab");
+        if (f) fputc(0, f), fclose(f);
+        CHECK(kvlm_session_load(t, bad) == KVLM_ERR_FORMAT, "padded file refused: %s", kvlm_last_error());
+    }
+    CHECK(kvlm_session_load(t, "/nonexistent/x.session") == KVLM_ERR_IO, "missing file: %s", kvlm_last_error());
+    /* Another model, KV dtype, block size. */
+    kvlm_context *c2 = NULL;
+    kvlm_session *u = NULL;
+    kvlm_context_params cp = kvlm_context_default_params();
+    cp.n_threads = 1;
+    cp.n_ctx = 64;
+    if (kvlm_context_create(other, &cp, &c2) == KVLM_OK && kvlm_session_create(c2, &u) == KVLM_OK) {
+        CHECK(kvlm_session_load(u, file) == KVLM_ERR_FORMAT, "other model refused: %s", kvlm_last_error());
+        printf("other model: %s\n", kvlm_last_error());
+    }
+    kvlm_session_free(u), u = NULL;
+    kvlm_context_free(c2), c2 = NULL;
+    cp.kv_type = KVLM_DTYPE_F16;
+    if (kvlm_context_create(m, &cp, &c2) == KVLM_OK && kvlm_session_create(c2, &u) == KVLM_OK) {
+        CHECK(kvlm_session_load(u, file) == KVLM_ERR_FORMAT, "other KV dtype refused: %s", kvlm_last_error());
+        printf("other dtype: %s\n", kvlm_last_error());
+    }
+    kvlm_session_free(u), u = NULL;
+    kvlm_context_free(c2), c2 = NULL;
+    cp.kv_type = KVLM_DTYPE_F32;
+    cp.kv_block_size = 8;
+    if (kvlm_context_create(m, &cp, &c2) == KVLM_OK && kvlm_session_create(c2, &u) == KVLM_OK) {
+        CHECK(kvlm_session_load(u, file) == KVLM_ERR_FORMAT, "other block size refused: %s", kvlm_last_error());
+        printf("other block size: %s\n", kvlm_last_error());
+    }
+    kvlm_session_free(u);
+    kvlm_context_free(c2);
+    free(d);
+    free(e);
+    CHECKED(ctx);
+out:
+    kvlm_session_free(s);
+    kvlm_session_free(t);
+    kvlm_context_free(ctx);
+    kvlm_context_free(cold_ctx);
+    cold_ctx = NULL;
+    remove(file);
+    remove(bad);
+}
+
 int main(void)
 {
     const char *models[] = {"models/gpt2-f32.gguf", "models/llama-gqa-f32.gguf", "models/llama3-rope-f32.gguf",
@@ -426,7 +567,14 @@ int main(void)
             namespaces(m);
             collisions(m);
         }
-        if (i == 0) property(m, quick ? 600 : 3000);
+        if (i == 0) {
+            property(m, quick ? 600 : 3000);
+            kvlm_model *f16 = NULL;
+            REQUIRE(kvlm_model_load(fixture_path(path, sizeof path, "models/gpt2-f16.gguf"), NULL, &f16) == KVLM_OK,
+                    "load gpt2-f16: %s", kvlm_last_error());
+            save_load_bad(m, f16);
+            kvlm_model_free(f16);
+        }
         kvlm_model_free(m);
     }
     /* The demo model (a real trained model, block size 16). */
