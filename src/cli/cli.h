@@ -53,6 +53,9 @@ typedef struct cli_gen_opts {
     const char **stops;       /* [n_stops] borrowed from argv, gp.stop points here */
     int n_stops;
     bool no_bos, verbose;
+    bool no_prefix_cache;     /* --no-prefix-cache */
+    const char *cache_namespace; /* --cache-namespace NS */
+    const char *session_file; /* --session FILE: load before, save after */
 } cli_gen_opts;
 
 typedef struct cli_gen_handles {
@@ -77,6 +80,11 @@ int cli_gen_validate(const char *cmd, cli_gen_opts *o);
  * 0 or exit code 1 (message printed). */
 int cli_gen_open(const char *cmd, cli_gen_opts *o, cli_gen_handles *h);
 void cli_gen_close(cli_gen_handles *h);
+/* Saves the session to --session FILE if one was given (a warning, not a
+ * failure, when it cannot be written). */
+void cli_gen_save_session(const char *cmd, const cli_gen_opts *o, const cli_gen_handles *h);
+/* The prefix cache's counters on stderr (--verbose). */
+void cli_gen_print_cache_stats(const char *cmd, const cli_gen_handles *h);
 /* True if s[0, n) is valid UTF-8; else *bad_offset is the offset of the
  * first byte that does not start a valid sequence. */
 bool cli_utf8_check(const char *s, size_t n, size_t *bad_offset);

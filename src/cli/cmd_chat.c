@@ -4,6 +4,8 @@
  *   kvlm chat -m MODEL [--system S] [--chat-template NAME] [-n N]
  *             [sampling options] [--stop STR]... [--threads N] [--ctx N]
  *             [--prefill-chunk N] [--kv-type T] [--no-kv-cache] [--verbose]
+ *             [--no-prefix-cache] [--kv-memory MB] [--kv-block-size N]
+ *             [--cache-namespace NS] [--session FILE]
  *
  * One user turn per stdin line (a "> " prompt only when stdin is a
  * terminal; empty lines are skipped; EOF ends the chat). Each turn:
@@ -18,8 +20,9 @@
  *   4. the reply text (no EOG token text, no stop string) is printed and
  *      appended to the history as the assistant message.
  * --verbose prints per turn on stderr:
- *   "[turn K] held H, reused R, computed C, generated G, finish F"
- * where H is what the session held before the turn. A turn whose rendering
+ *   "[turn K] held H, reused R, cached K, computed C, generated G, finish F"
+ * where H is what the session held before the turn and K the tokens served
+ * from the prefix cache (and a line of cache counters). A turn whose rendering
  * extends the previous one reuses R == H tokens.
  * Exit codes: 0, 1 runtime (incl. a full context), 2 usage.
  */
@@ -35,6 +38,8 @@
     "                 [--top-p P] [--min-p P] [--repeat-penalty R] [--presence-penalty P]\n"            \
     "                 [--frequency-penalty F] [--seed S] [--stop STR]... [--threads N] [--ctx N]\n"     \
     "                 [--prefill-chunk N] [--kv-type T] [--no-kv-cache] [--verbose]\n"                  \
+    "                 [--no-prefix-cache] [--kv-memory MB] [--kv-block-size N] [--cache-namespace NS]\n"   \
+    "                 [--session FILE]\n"                  \
     "templates: chatml, llama3, llama3.1, llama2, mistral, gemma, phi3\n"
 
 static bool stream_out(const char *text, size_t len, void *user)
@@ -188,10 +193,11 @@ int cmd_chat(int argc, char **argv)
             rc = 1;
         } else {
             if (o.verbose) {
-                fprintf(stderr, "[turn %d] held %d, reused %d, computed %d, generated %d, finish %s\n", turn, held,
-                        res.prompt_reused_tokens, res.prompt_computed_tokens, res.completion_tokens,
-                        kvlm_finish_reason_name(res.finish_reason));
+                fprintf(stderr, "[turn %d] held %d, reused %d, cached %d, computed %d, generated %d, finish %s\n",
+                        turn, held, res.prompt_reused_tokens, res.prompt_cached_tokens, res.prompt_computed_tokens,
+                        res.completion_tokens, kvlm_finish_reason_name(res.finish_reason));
                 cli_gen_print_timings("chat", &res);
+                cli_gen_print_cache_stats("chat", &h);
             }
             if (!history_add(&hist, "assistant", res.text, res.text_len)) {
                 fprintf(stderr, "kvlm chat: out of memory\n");
@@ -203,6 +209,7 @@ int cmd_chat(int argc, char **argv)
         }
         kvlm_generate_result_free(&res);
     }
+    cli_gen_save_session("chat", &o, &h);
     free(line);
     history_free(&hist);
     cli_gen_close(&h);

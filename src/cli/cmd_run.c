@@ -4,6 +4,8 @@
  *   kvlm run -m MODEL (-p PROMPT | -f FILE) [-n N] [sampling options]
  *            [--stop STR]... [--threads N] [--ctx N] [--prefill-chunk N]
  *            [--kv-type T] [--no-kv-cache] [--no-bos] [--special] [--json]
+ *            [--no-prefix-cache] [--kv-memory MB] [--kv-block-size N]
+ *            [--cache-namespace NS] [--session FILE] [--verbose]
  *
  * Text streams to stdout as it is generated (each write complete UTF-8,
  * flushed); timings go to stderr. --json prints one object instead.
@@ -23,7 +25,8 @@
     "                [--min-p P] [--repeat-penalty R] [--repeat-last-n N] [--presence-penalty P]\n"     \
     "                [--frequency-penalty F] [--seed S] [--stop STR]... [--threads N] [--ctx N]\n"      \
     "                [--prefill-chunk N] [--kv-type f32|f16|bf16|q8_0] [--no-kv-cache] [--no-bos]\n"    \
-    "                [--special] [--json]\n"
+    "                [--special] [--json] [--verbose] [--no-prefix-cache] [--kv-memory MB]\n"   \
+    "                [--kv-block-size N] [--cache-namespace NS] [--session FILE]\n"
 
 static bool stream_out(const char *text, size_t len, void *user)
 {
@@ -124,14 +127,17 @@ int cmd_run(int argc, char **argv)
         cli_json_string_n(res.text, res.text_len);
         printf(", \"prompt_tokens\": %d, \"completion_tokens\": %d, \"ttft_ms\": %.3f, "
                "\"prefill_tokens_per_s\": %.3f, \"decode_tokens_per_s\": %.3f, \"kv_bytes\": %llu, "
-               "\"finish_reason\": \"%s\"}\n",
+               "\"finish_reason\": \"%s\", \"cached_tokens\": %d, \"prompt_computed_tokens\": %d}\n",
                res.prompt_tokens, res.completion_tokens, res.ttft_ms, res.prefill_tokens_per_s,
-               res.decode_tokens_per_s, (unsigned long long)res.kv_bytes, kvlm_finish_reason_name(res.finish_reason));
+               res.decode_tokens_per_s, (unsigned long long)res.kv_bytes, kvlm_finish_reason_name(res.finish_reason),
+               res.prompt_reused_tokens + res.prompt_cached_tokens, res.prompt_computed_tokens);
     } else {
         putchar('\n');
         fflush(stdout);
         cli_gen_print_timings("run", &res);
+        if (o.verbose) cli_gen_print_cache_stats("run", &h);
     }
+    if (st == KVLM_OK) cli_gen_save_session("run", &o, &h);
     if (st == KVLM_OK && res.finish_reason == KVLM_FINISH_CONTEXT_FULL)
         fprintf(stderr, "kvlm run: stopped: the context is full (%d tokens; raise --ctx)\n", h.n_ctx);
     kvlm_generate_result_free(&res);

@@ -54,11 +54,13 @@ int cli_gen_parse_option(const char *cmd, int argc, char **argv, int *i, cli_gen
     if (!strcmp(a, "--no-kv-cache")) { o->gp.no_kv_cache = true; return 1; }
     if (!strcmp(a, "--no-bos")) { o->no_bos = true; return 1; }
     if (!strcmp(a, "--verbose")) { o->verbose = true; return 1; }
+    if (!strcmp(a, "--no-prefix-cache")) { o->no_prefix_cache = true; return 1; }
 
     static const char *const with_value[] = {
         "-m", "--model", "--tokenizer", "-n", "--max-tokens", "--temp", "--top-k", "--top-p", "--min-p",
         "--repeat-penalty", "--presence-penalty", "--frequency-penalty", "--repeat-last-n", "--seed",
-        "--stop", "--threads", "--ctx", "--prefill-chunk", "--kv-type"};
+        "--stop", "--threads", "--ctx", "--prefill-chunk", "--kv-type", "--kv-memory", "--kv-block-size",
+        "--cache-namespace", "--session"};
     bool known = false;
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
         if (!strcmp(a, with_value[k])) known = true;
@@ -91,6 +93,17 @@ int cli_gen_parse_option(const char *cmd, int argc, char **argv, int *i, cli_gen
     } else if (!strcmp(a, "--prefill-chunk")) {
         if (!cli_parse_int(v, 1, 1 << 16, &n)) return bad_value(cmd, a, v, "1..65536");
         o->prefill_chunk = (int)n;
+    } else if (!strcmp(a, "--kv-memory")) {
+        if (!cli_parse_int(v, 1, 1 << 24, &n)) return bad_value(cmd, a, v, "MiB of KV cache, 1..16777216");
+        o->cp.kv_memory_bytes = (uint64_t)n << 20;
+    } else if (!strcmp(a, "--kv-block-size")) {
+        if (!cli_parse_int(v, 1, 4096, &n)) return bad_value(cmd, a, v, "tokens per KV block, 1..4096");
+        o->cp.kv_block_size = (int)n;
+    } else if (!strcmp(a, "--cache-namespace")) {
+        if (strlen(v) > 256) return bad_value(cmd, a, "(long)", "at most 256 bytes");
+        o->cache_namespace = v;
+    } else if (!strcmp(a, "--session")) {
+        o->session_file = v;
     } else if (!strcmp(a, "--kv-type")) {
         if (!cli_parse_kv_type(v, &o->cp.kv_type)) return bad_value(cmd, a, v, "f32, f16, bf16 or q8_0");
     } else if (!strcmp(a, "--stop")) {
@@ -141,15 +154,30 @@ int cli_gen_open(const char *cmd, cli_gen_opts *o, cli_gen_handles *h)
         cli_gen_close(h);
         return 1;
     }
+    o->cp.prefix_cache = !o->no_prefix_cache;
     if (kvlm_context_create(h->model, &o->cp, &h->ctx) != KVLM_OK) {
         fprintf(stderr, "kvlm %s: cannot create a context: %s\n", cmd, kvlm_last_error());
         cli_gen_close(h);
         return 1;
     }
-    if (kvlm_session_create(h->ctx, &h->session) != KVLM_OK) {
+    kvlm_session_params sp = kvlm_session_default_params();
+    sp.cache_namespace = o->cache_namespace;
+    if (kvlm_session_create_ex(h->ctx, &sp, &h->session) != KVLM_OK) {
         fprintf(stderr, "kvlm %s: cannot create a session: %s\n", cmd, kvlm_last_error());
         cli_gen_close(h);
         return 1;
+    }
+    /* A saved session is a cache: when it cannot be used (missing, other
+     * model, corrupted) the run starts cold. */
+    if (o->session_file) {
+        kvlm_status ls = kvlm_session_load(h->session, o->session_file);
+        if (ls == KVLM_OK) {
+            if (o->verbose)
+                fprintf(stderr, "kvlm %s: loaded %d tokens of KV from %s\n", cmd,
+                        kvlm_session_n_tokens(h->session), o->session_file);
+        } else if (ls != KVLM_ERR_IO || o->verbose) {
+            fprintf(stderr, "kvlm %s: starting without the saved session: %s\n", cmd, kvlm_last_error());
+        }
     }
     kvlm_model_info mi;
     kvlm_model_get_info(h->model, &mi);
@@ -161,6 +189,28 @@ int cli_gen_open(const char *cmd, cli_gen_opts *o, cli_gen_handles *h)
     }
     h->n_ctx = kvlm_context_get_params(h->ctx).n_ctx;
     return 0;
+}
+
+void cli_gen_save_session(const char *cmd, const cli_gen_opts *o, const cli_gen_handles *h)
+{
+    if (!o->session_file || !h->session) return;
+    if (kvlm_session_save(h->session, o->session_file) != KVLM_OK)
+        fprintf(stderr, "kvlm %s: warning: cannot save the session: %s\n", cmd, kvlm_last_error());
+    else if (o->verbose)
+        fprintf(stderr, "kvlm %s: saved %d tokens of KV to %s\n", cmd, kvlm_session_n_tokens(h->session),
+                o->session_file);
+}
+
+void cli_gen_print_cache_stats(const char *cmd, const cli_gen_handles *h)
+{
+    kvlm_cache_stats s;
+    kvlm_context_cache_stats(h->ctx, &s);
+    fprintf(stderr,
+            "kvlm %s: prefix cache: %llu lookups, %llu tokens hit, %llu computed; blocks of %d tokens: "
+            "%d used, %d cached, %d free of %d; %llu evicted, %llu copied\n",
+            cmd, (unsigned long long)s.lookups, (unsigned long long)s.hit_tokens, (unsigned long long)s.miss_tokens,
+            s.block_size, s.blocks_used, s.blocks_cached, s.blocks_free, s.blocks_total,
+            (unsigned long long)s.evictions, (unsigned long long)s.cow_copies);
 }
 
 void cli_gen_close(cli_gen_handles *h)
@@ -201,9 +251,10 @@ bool cli_utf8_check(const char *s, size_t n, size_t *bad_offset)
 void cli_gen_print_timings(const char *cmd, const kvlm_generate_result *r)
 {
     fprintf(stderr,
-            "kvlm %s: prompt %d tokens (%d reused, %d computed), generated %d, finish %s\n"
+            "kvlm %s: prompt %d tokens (%d reused, %d cached, %d computed), generated %d, finish %s\n"
             "kvlm %s: TTFT %.1f ms, prefill %.1f tok/s, decode %.1f tok/s, KV %llu bytes\n",
-            cmd, r->prompt_tokens, r->prompt_reused_tokens, r->prompt_computed_tokens, r->completion_tokens,
+            cmd, r->prompt_tokens, r->prompt_reused_tokens, r->prompt_cached_tokens, r->prompt_computed_tokens,
+            r->completion_tokens,
             kvlm_finish_reason_name(r->finish_reason), cmd, r->ttft_ms, r->prefill_tokens_per_s,
             r->decode_tokens_per_s, (unsigned long long)r->kv_bytes);
 }
