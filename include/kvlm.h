@@ -480,7 +480,8 @@ void kvlm_sampler_reset(kvlm_sampler *s);
  *      kvlm_session_truncate and prompt[reused, n_prompt) is evaluated in
  *      chunks of prefill_chunk tokens. A session that already holds a
  *      prefix of the prompt (the previous chat turn) therefore computes only
- *      the new tokens.
+ *      the new tokens; of the rest, what the prefix cache holds is attached
+ *      instead of computed (prompt_cached_tokens).
  *   2. decode: sample from the last logits, append the token, evaluate it
  *      (one token per forward pass), repeat.
  *   3. on return the session holds the prompt and every generated token but
@@ -514,7 +515,9 @@ void kvlm_sampler_reset(kvlm_sampler *s);
  * truncates the session to 0 tokens and evaluates the whole sequence
  * (prompt + generated so far) again. By the bit-exactness rule it gives the
  * same logits bit for bit, hence the same tokens with the same sampler
- * seed; it exists to measure what the cache saves. Nothing is reused.
+ * seed; it exists to measure what the cache saves. Nothing is reused:
+ * neither the session's KV nor the prefix cache (it neither looks up nor
+ * publishes blocks).
  *
  * prefill_chunk and the context's n_batch: kvlm_session_eval already cuts
  * its input into forward passes of at most n_batch tokens (the size the
