@@ -46,6 +46,7 @@ static int bench_forward(int argc, char **argv)
     kvlm_model_info in;
     kvlm_model_get_info(m, &in);
     cp.n_ctx = (int)(prompt + gen);
+    cp.prefix_cache = false; /* every repetition must compute its prompt */
     kvlm_context *ctx = NULL;
     kvlm_status st = kvlm_context_create(m, &cp, &ctx);
     if (st) {
