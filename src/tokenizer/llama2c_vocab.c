@@ -15,7 +15,8 @@
  * Mapping onto kvlm's SentencePiece form (tokenizer.h): ' ' in a normal
  * piece becomes U+2581 again; ids 1 and 2 become the special tokens "<s>"
  * and "</s>" (their text without the surrounding newlines), id 0 the
- * unknown token; scores drive the merge order exactly as for a GGUF llama
+ * unknown token; BOS also ends generation (kvlm_tokenizer_is_eog), as in
+ * run.c, which stops when it samples BOS; scores drive the merge order exactly as for a GGUF llama
  * vocabulary (bpe_spm.c). The pipeline is SentencePiece's with
  * add_dummy_prefix and no other normalization: Prepend U+2581, Replace
  * ' ' -> U+2581, byte fallback; decode strips the dummy-prefix space. This
@@ -170,6 +171,9 @@ static kvlm_status build(kvlm_tokenizer *t, const uint8_t *buf, size_t size, con
     t->unk_id = 0;
     t->bos_id = n > 1 ? 1 : -1;
     t->eos_id = n > 2 ? 2 : -1;
+    /* llama2.c models are trained on documents separated by BOS, and run.c
+     * stops when it samples BOS: it ends generation here as EOS does. */
+    t->eot_id = t->bos_id;
     t->add_bos = t->bos_id >= 0;
     t->add_eos = false;
     t->byte_fallback = true;

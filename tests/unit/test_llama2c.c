@@ -284,7 +284,8 @@ static void test_tok_memory(void)
         CHECK(kvlm_tokenizer_n_vocab(t) == 265, "n_vocab %d", kvlm_tokenizer_n_vocab(t));
         CHECK(kvlm_tokenizer_bos(t) == 1 && kvlm_tokenizer_eos(t) == 2, "bos/eos");
         CHECK(kvlm_tokenizer_adds_bos(t), "adds BOS");
-        CHECK(kvlm_tokenizer_is_eog(t, 2) && !kvlm_tokenizer_is_eog(t, 1), "EOS is end of generation");
+        CHECK(kvlm_tokenizer_is_eog(t, 2) && kvlm_tokenizer_is_eog(t, 1) && !kvlm_tokenizer_is_eog(t, 0),
+              "EOS and BOS (run.c stops on BOS) end generation");
         int32_t ids[16];
         size_t n = 0;
         /* "hi" -> "\u2581hi" -> symbols (\u2581, h, i). Pairs by score:
