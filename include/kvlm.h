@@ -112,7 +112,7 @@ const char *kvlm_dtype_name(kvlm_dtype t);
 typedef struct kvlm_model_info {
     kvlm_arch arch;
     const char *arch_name;   /* "gpt2", "llama", "qwen2" */
-    const char *format;      /* "gguf" or "safetensors" */
+    const char *format;      /* "gguf", "safetensors" or "llama2c" */
     int n_layers;
     int n_embd;              /* hidden size */
     int n_heads;

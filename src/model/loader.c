@@ -2,7 +2,9 @@
  * loader.c - kvlm_model_load(): picks the format loader for a path, checks
  * the hyperparameters every architecture relies on, binds tensors to their
  * roles with shape checks, and answers the model queries of the public API
- * (info, tensor list, KV bytes per token, fingerprint).
+ * (info, tensor list, KV bytes per token, fingerprint). Formats: a folder
+ * is Hugging Face, GGUF by magic, a llama2.c checkpoint (loader_llama2c.c)
+ * by its header and exact size or a .bin name.
  *
  * Binding rules (kvlm_bind_*): a weight must be 2-D with exactly the
  * expected [n_in, n_out] and a supported weight type; a vector must be 1-D
@@ -22,7 +24,9 @@
 #include "core/status.h"
 #include "model/bind.h"
 #include "model/gguf.h"
+#include "model/llama2c.h"
 #include "model/model.h"
+#include "model/modelfile.h"
 #include "model/safetensors.h"
 
 kvlm_model_params kvlm_model_default_params(void)
@@ -60,7 +64,27 @@ void kvlm_model_free(kvlm_model *m)
     free(m->tokenizer_json_path);
     if (m->gguf) kvlm_gguf_close(m->gguf);
     if (m->st) kvlm_st_close(m->st);
+    if (m->raw_map) {
+        kvlm_unmap_file(m->raw_map);
+        free(m->raw_map);
+    }
     free(m);
+}
+
+/* A llama2.c checkpoint has no magic in its legacy layout: it is taken as
+ * one when the file is not GGUF and either its header matches its size
+ * exactly (or carries the "ak42" magic), or it is named *.bin (so that a
+ * broken .bin gets the llama2.c loader's error naming the bad field). */
+static bool is_llama2c(const char *path, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    char magic[4] = {0};
+    size_t got = fread(magic, 1, 4, f);
+    fclose(f);
+    if (got == 4 && memcmp(magic, "GGUF", 4) == 0) return false;
+    if (kvlm_llama2c_sniff_path(path)) return true;
+    return n >= 4 && strcmp(path + n - 4, ".bin") == 0;
 }
 
 kvlm_status kvlm_model_load(const char *path, const kvlm_model_params *params,
@@ -95,7 +119,9 @@ kvlm_status kvlm_model_load(const char *path, const kvlm_model_params *params,
                 s = kvlm_fail(KVLM_ERR_INVALID_ARG,
                               "%s: a bare .safetensors file has no config; pass the folder "
                               "holding config.json and the safetensors file(s)", path);
-        } else
+        } else if (is_llama2c(path, n))
+            s = kvlm_model_load_llama2c(m, path);
+        else
             s = kvlm_model_load_gguf(m, path);
     }
     if (s != KVLM_OK) {

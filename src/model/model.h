@@ -26,6 +26,7 @@
 
 struct kvlm_gguf;
 struct kvlm_st_set;
+struct kvlm_mapped_file;
 
 /* How RoPE pairs the dimensions of a head. */
 typedef enum kvlm_rope_style {
@@ -86,6 +87,7 @@ struct kvlm_model {
 
     struct kvlm_gguf *gguf;     /* the mapping(s) the weights point into */
     struct kvlm_st_set *st;
+    struct kvlm_mapped_file *raw_map; /* llama2.c checkpoint: the whole file */
     char *tokenizer_json_path;  /* HF folder: tokenizer.json if present */
 
     void **owned;               /* buffers freed with the model */
@@ -99,6 +101,7 @@ struct kvlm_model {
 void *kvlm_model_alloc_owned(struct kvlm_model *m, size_t bytes);
 kvlm_status kvlm_model_load_gguf(struct kvlm_model *m, const char *path);
 kvlm_status kvlm_model_load_hf(struct kvlm_model *m, const char *dir);
+kvlm_status kvlm_model_load_llama2c(struct kvlm_model *m, const char *path);
 /* Checks hyperparameters and fills derived ones (head_dim, rope freqs). */
 kvlm_status kvlm_model_finish(struct kvlm_model *m, float rope_theta,
                               const float *rope_factors /* [head_dim/2] or NULL */);

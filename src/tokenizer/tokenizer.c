@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "core/status.h"
+#include "model/llama2c.h"
 #include "tokenizer/added.h"
 #include "tokenizer/tokenizer.h"
 
@@ -402,8 +403,23 @@ kvlm_status kvlm_tokenizer_load(const char *path, kvlm_tokenizer **out)
     fclose(f);
     if (got == 4 && memcmp(magic, "GGUF", 4) == 0) return kvlm_tokenizer_load_gguf_path(path, out);
     if (ends_with(path, ".gguf")) return kvlm_fail(KVLM_ERR_FORMAT, "%s: not a GGUF file (bad magic)", path);
-    /* a tokenizer.json file: use a sibling tokenizer_config.json if present */
+    /* a llama2.c checkpoint carries no vocabulary: use tokenizer.bin beside it */
     const char *slash = strrchr(path, '/');
+    if (kvlm_llama2c_sniff_path(path)) {
+        if (slash) snprintf(a, sizeof a, "%.*s/tokenizer.bin", (int)(slash - path), path);
+        else snprintf(a, sizeof a, "tokenizer.bin");
+        if (stat(a, &sb) != 0)
+            return kvlm_fail(KVLM_ERR_IO, "%s is a llama2.c checkpoint, which holds no vocabulary, and there "
+                             "is no %s beside it: give the tokenizer file (--tokenizer)", path, a);
+        return kvlm_tokenizer_load_llama2c_path(a, out);
+    }
+    /* a llama2.c tokenizer.bin: named *.bin, or starting with a small int32
+     * max_token_length (a JSON file starts with printable text) */
+    int32_t max_len = (int32_t)((uint32_t)(unsigned char)magic[0] | (uint32_t)(unsigned char)magic[1] << 8 |
+                                (uint32_t)(unsigned char)magic[2] << 16 | (uint32_t)(unsigned char)magic[3] << 24);
+    if (ends_with(path, ".bin") || (got == 4 && max_len >= 1 && max_len <= KVLM_TOK_MAX_TOKEN_LEN))
+        return kvlm_tokenizer_load_llama2c_path(path, out);
+    /* a tokenizer.json file: use a sibling tokenizer_config.json if present */
     if (slash) snprintf(b, sizeof b, "%.*s/tokenizer_config.json", (int)(slash - path), path);
     else snprintf(b, sizeof b, "tokenizer_config.json");
     return load_json_pair(path, b, out);

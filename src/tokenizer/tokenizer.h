@@ -245,6 +245,11 @@ kvlm_status kvlm_tokenizer_finish(kvlm_tokenizer *t);
 kvlm_status kvlm_tokenizer_from_json(const char *json, size_t len, const char *config_json,
                                      size_t config_len, const char *name, kvlm_tokenizer **out);
 kvlm_status kvlm_tokenizer_from_gguf(const struct kvlm_gguf *g, kvlm_tokenizer **out);
+/* llama2.c tokenizer.bin (llama2c_vocab.c): SentencePiece BPE from
+ * buf[0..size); name is used in messages. The _path variant reads a file. */
+kvlm_status kvlm_tokenizer_from_llama2c(const uint8_t *buf, size_t size, const char *name,
+                                        kvlm_tokenizer **out);
+kvlm_status kvlm_tokenizer_load_llama2c_path(const char *path, kvlm_tokenizer **out);
 /* Builds a byte-level BPE from a GPT-2 style encoder.json (token -> id) and
  * vocab.bpe/merges.txt, with a named pre-tokenizer preset ("gpt-2",
  * "llama3", "qwen2", ...). Used for vocabularies distributed that way. */

@@ -4,8 +4,9 @@
  *
  * For every MANIFEST.tsv line "path<TAB>expected": gguf/ entries must fail
  * kvlm_gguf_open, safetensors/ entries and hf/<case> folders must fail
- * kvlm_st_open, and kvlm_last_error() must contain `expected` and name the
- * file. hf/config_* cases are skipped here: they hold a valid
+ * kvlm_st_open, llama2c/ checkpoints kvlm_model_load, llama2c_tok/
+ * tokenizer.bin files kvlm_tokenizer_load, and kvlm_last_error() must
+ * contain `expected` and name the file. hf/config_* cases are skipped here: they hold a valid
  * model.safetensors and a broken config.json, and are covered by the model
  * loader's test through kvlm_model_load. The same bytes are also fed to
  * kvlm_gguf_parse / kvlm_st_parse from a heap buffer of exactly the file's
@@ -16,7 +17,9 @@
 #include <string.h>
 
 #include "model/gguf.h"
+#include "model/llama2c.h"
 #include "model/safetensors.h"
+#include "tokenizer/tokenizer.h"
 #include "test.h"
 
 static unsigned char *slurp(const char *path, size_t *n)
@@ -73,6 +76,39 @@ static void check_one(const char *rel, const char *expect, const char *path)
             CHECK(strcmp(kvlm_last_error(), err) == 0, "%s: parse message differs: %s", rel,
                   kvlm_last_error());
             kvlm_gguf_close(g2);
+            free(buf);
+        }
+    } else if (strncmp(rel, "llama2c/", 8) == 0) {
+        kvlm_model *m = NULL;
+        s = kvlm_model_load(path, NULL, &m);
+        snprintf(err, sizeof err, "%s", kvlm_last_error());
+        CHECK(s != KVLM_OK && m == NULL, "%s: kvlm_model_load succeeded", rel);
+        kvlm_model_free(m);
+        size_t n = 0;
+        unsigned char *buf = slurp(path, &n);
+        CHECK(buf != NULL, "%s: cannot read", rel);
+        if (buf) { /* the header reader alone, on an exact-size buffer */
+            kvlm_llama2c_header h;
+            kvlm_status s2 = kvlm_llama2c_parse_header(buf, n, path, &h);
+            CHECK(s2 == s || (s2 == KVLM_OK && s == KVLM_ERR_FORMAT), "%s: header parse gave %d, load gave %d",
+                  rel, s2, s);
+            free(buf);
+        }
+    } else if (strncmp(rel, "llama2c_tok/", 12) == 0) {
+        kvlm_tokenizer *t = NULL;
+        s = kvlm_tokenizer_load(path, &t);
+        snprintf(err, sizeof err, "%s", kvlm_last_error());
+        CHECK(s != KVLM_OK && t == NULL, "%s: kvlm_tokenizer_load succeeded", rel);
+        kvlm_tokenizer_free(t);
+        size_t n = 0;
+        unsigned char *buf = slurp(path, &n);
+        CHECK(buf != NULL, "%s: cannot read", rel);
+        if (buf) {
+            kvlm_tokenizer *t2 = NULL;
+            kvlm_status s2 = kvlm_tokenizer_from_llama2c(buf, n, path, &t2);
+            CHECK(s2 == s && t2 == NULL, "%s: from_llama2c gave %d, load gave %d", rel, s2, s);
+            CHECK(strcmp(kvlm_last_error(), err) == 0, "%s: buffer message differs: %s", rel, kvlm_last_error());
+            kvlm_tokenizer_free(t2);
             free(buf);
         }
     } else {
