@@ -53,7 +53,7 @@ typedef struct cli_gen_opts {
     const char **stops;       /* [n_stops] borrowed from argv, gp.stop points here */
     int n_stops;
     bool no_bos, verbose;
-    bool no_prefix_cache;     /* --no-prefix-cache */
+    bool no_prefix_cache;     /* --no-prefix-cache / --prefix-cache (run's default: off) */
     const char *cache_namespace; /* --cache-namespace NS */
     const char *session_file; /* --session FILE: load before, save after */
 } cli_gen_opts;

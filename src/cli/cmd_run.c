@@ -4,7 +4,7 @@
  *   kvlm run -m MODEL (-p PROMPT | -f FILE) [-n N] [sampling options]
  *            [--stop STR]... [--threads N] [--ctx N] [--prefill-chunk N]
  *            [--kv-type T] [--no-kv-cache] [--no-bos] [--special] [--json]
- *            [--no-prefix-cache] [--kv-memory MB] [--kv-block-size N]
+ *            [--prefix-cache] [--kv-memory MB] [--kv-block-size N]
  *            [--cache-namespace NS] [--session FILE] [--verbose]
  *
  * Text streams to stdout as it is generated (each write complete UTF-8,
@@ -25,7 +25,7 @@
     "                [--min-p P] [--repeat-penalty R] [--repeat-last-n N] [--presence-penalty P]\n"     \
     "                [--frequency-penalty F] [--seed S] [--stop STR]... [--threads N] [--ctx N]\n"      \
     "                [--prefill-chunk N] [--kv-type f32|f16|bf16|q8_0] [--no-kv-cache] [--no-bos]\n"    \
-    "                [--special] [--json] [--verbose] [--no-prefix-cache] [--kv-memory MB]\n"   \
+    "                [--special] [--json] [--verbose] [--prefix-cache] [--kv-memory MB]\n"   \
     "                [--kv-block-size N] [--cache-namespace NS] [--session FILE]\n"
 
 static bool stream_out(const char *text, size_t len, void *user)
@@ -40,6 +40,10 @@ int cmd_run(int argc, char **argv)
 {
     cli_gen_opts o;
     cli_gen_opts_init(&o);
+    /* One request per process: no other request could reuse its blocks,
+     * and publishing them would first hash every weight (the model
+     * fingerprint, ~0.7 s per GB). --prefix-cache turns it on. */
+    o.no_prefix_cache = true;
     const char *prompt = NULL, *file = NULL;
     bool json = false, special = false;
     int rc = 0;

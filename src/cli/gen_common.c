@@ -55,6 +55,7 @@ int cli_gen_parse_option(const char *cmd, int argc, char **argv, int *i, cli_gen
     if (!strcmp(a, "--no-bos")) { o->no_bos = true; return 1; }
     if (!strcmp(a, "--verbose")) { o->verbose = true; return 1; }
     if (!strcmp(a, "--no-prefix-cache")) { o->no_prefix_cache = true; return 1; }
+    if (!strcmp(a, "--prefix-cache")) { o->no_prefix_cache = false; return 1; }
 
     static const char *const with_value[] = {
         "-m", "--model", "--tokenizer", "-n", "--max-tokens", "--temp", "--top-k", "--top-p", "--min-p",
