@@ -725,14 +725,16 @@ static void test_cli(void)
         CHECK(run_cli(args, in, out, err) == 0, "chat failed");
         size_t n_out = 0;
         char *o1 = slurp(out, &n_out), *e1 = slurp(err, NULL);
-        int t1h = -1, t1r = -1, t1c = -1, t2h = -1, t2r = -1, t2c = -1;
+        int t1h = -1, t1r = -1, t1c = -1, t2h = -1, t2r = -1, t2c = -1, t1k = -1, t2k = -1;
         const char *p1 = e1 ? strstr(e1, "[turn 1]") : NULL, *p2 = e1 ? strstr(e1, "[turn 2]") : NULL;
-        CHECK(p1 && sscanf(p1, "[turn 1] held %d, reused %d, computed %d", &t1h, &t1r, &t1c) == 3, "turn 1 line");
-        CHECK(p2 && sscanf(p2, "[turn 2] held %d, reused %d, computed %d", &t2h, &t2r, &t2c) == 3, "turn 2 line");
-        CHECK(t1h == 0 && t1r == 0 && t1c == r1.prompt_tokens, "turn 1: held %d reused %d computed %d (prompt %d)",
-              t1h, t1r, t1c, r1.prompt_tokens);
+        CHECK(p1 && sscanf(p1, "[turn 1] held %d, reused %d, cached %d, computed %d", &t1h, &t1r, &t1k, &t1c) == 4,
+              "turn 1 line");
+        CHECK(p2 && sscanf(p2, "[turn 2] held %d, reused %d, cached %d, computed %d", &t2h, &t2r, &t2k, &t2c) == 4,
+              "turn 2 line");
+        CHECK(t1h == 0 && t1r == 0 && t1k == 0 && t1c == r1.prompt_tokens,
+              "turn 1: held %d reused %d cached %d computed %d (prompt %d)", t1h, t1r, t1k, t1c, r1.prompt_tokens);
         printf("test_generate: chat first line '%s'; turn 2 held %d, reused %d, computed %d\n", line1, t2h, t2r, t2c);
-        CHECK(t2h == t1c + 3 - 1 && t2r == t2h && t2c > 0,
+        CHECK(t2h == t1c + 3 - 1 && t2r == t2h && t2k == 0 && t2c > 0,
               "turn 2 must reuse every token the session held: held %d, reused %d, computed %d", t2h, t2r, t2c);
         /* the same transcript with --no-kv-cache (nothing reused) */
         snprintf(args, sizeof args, "chat -m '%s' --tokenizer '%s' --chat-template chatml --system S -n 3 %s "
