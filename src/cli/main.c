@@ -27,6 +27,8 @@ static void usage(FILE *f)
             "  bench forward -m MODEL [--threads N] [--prompt 512] [--gen 128] [--json]\n"
             "                                       prefill and decode tokens/s\n"
             "  bench tokenize -m MODEL --file F     tokenizer throughput (MB/s)\n"
+            "  perplexity [-m MODEL] -f TEXT [--ctx N] [--stride S] [--kv-type T] [--json]\n"
+            "                                       sliding-window perplexity of a text\n"
             "\n"
             "MODEL is a .gguf file or a Hugging Face folder (config.json + *.safetensors).\n"
             "See docs/CLI.md for every option.\n",
@@ -47,6 +49,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(argc - 1, argv + 1);
     if (strcmp(cmd, "detokenize") == 0) return cmd_detokenize(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
+    if (strcmp(cmd, "perplexity") == 0) return cmd_perplexity(argc - 1, argv + 1);
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         return 0;
