@@ -43,6 +43,7 @@ int cmd_detokenize(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
+int cmd_kv_plan(int argc, char **argv);
 
 /* ---- generation commands (gen_common.c): `kvlm run` and `kvlm chat` ---- */
 typedef struct cli_gen_opts {
