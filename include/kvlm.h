@@ -75,7 +75,12 @@ typedef enum kvlm_arch {
 } kvlm_arch;
 
 /* Progress callback for long loads: done/total in bytes. Return false to
- * cancel the load (it then fails with KVLM_ERR_INVALID_ARG). */
+ * cancel the load (it then fails with KVLM_ERR_INVALID_ARG, "load
+ * cancelled"). Given a callback, kvlm_model_load() reads every weight once
+ * after mapping the file(s) (so the pages are resident when it returns) and
+ * reports the bytes read: total is the sum of the tensors' sizes, done
+ * grows strictly and ends at total, about every 16 MiB. Without one,
+ * weights are paged in by their first use, as before. */
 typedef bool (*kvlm_progress_fn)(uint64_t done, uint64_t total, void *user);
 
 typedef struct kvlm_model_params {
