@@ -48,6 +48,8 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+/* `kvlm bench kv` (cmd_bench_kv.c), dispatched by cmd_bench; argv[0] is "kv". */
+int bench_kv(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_kv_plan(int argc, char **argv);
 

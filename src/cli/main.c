@@ -27,6 +27,8 @@ static void usage(FILE *f)
             "  bench forward -m MODEL [--threads N] [--prompt 512] [--gen 128] [--json]\n"
             "                                       prefill and decode tokens/s\n"
             "  bench tokenize -m MODEL --file F     tokenizer throughput (MB/s)\n"
+            "  bench kv [-m MODEL] [--lengths 64,128,256] [--csv F] [--png F] [--json]\n"
+            "                                       generation with vs without the KV cache\n"
             "  perplexity [-m MODEL] -f TEXT [--ctx N] [--stride S] [--kv-type T] [--json]\n"
             "                                       sliding-window perplexity of a text\n"
             "  kv-plan [-m MODEL] --ctx N [--batch B] [--kv-type T] [--kv-block-size S] [--json]\n"
