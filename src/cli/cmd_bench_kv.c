@@ -3,6 +3,7 @@
  *
  *   kvlm bench kv [-m MODEL] [--lengths 64,128,256,512,1024] [--prompt-tokens P]
  *                 [--csv FILE] [--png FILE] [--no-plot] [--json] [--threads T]
+ *                 [--tokenizer PATH]
  *
  * For each length n (capped so that P + n fits the context), greedy
  * generation of n tokens after the same P-token prompt, once with the KV
@@ -38,7 +39,8 @@ extern char **environ;
 
 #define KV_USAGE                                                                                  \
     "usage: kvlm bench kv [-m MODEL] [--lengths 64,128,256,512,1024] [--prompt-tokens P]\n"     \
-    "                     [--csv FILE] [--png FILE] [--no-plot] [--json] [--threads T]\n"
+    "                     [--csv FILE] [--png FILE] [--no-plot] [--json] [--threads T]\n"      \
+    "                     [--tokenizer PATH]\n"
 
 #ifndef KVLM_SOURCE_DIR
 #define KVLM_SOURCE_DIR "."
@@ -121,7 +123,7 @@ static kvlm_status timed_generate(kvlm_context *ctx, const kvlm_tokenizer *tok, 
 
 int bench_kv(int argc, char **argv)
 {
-    const char *path = NULL, *csv = "bench/out/bench-kv.csv", *png = NULL;
+    const char *path = NULL, *csv = "bench/out/bench-kv.csv", *png = NULL, *tokp = NULL;
     long long P = 8, threads = 0;
     bool json = false, plot = true;
     int *lengths = NULL, n_lengths = 0;
@@ -132,6 +134,7 @@ int bench_kv(int argc, char **argv)
         else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && v) path = argv[++i];
         else if (!strcmp(a, "--csv") && v) csv = argv[++i];
         else if (!strcmp(a, "--png") && v) png = argv[++i];
+        else if (!strcmp(a, "--tokenizer") && v) tokp = argv[++i];
         else if (!strcmp(a, "--prompt-tokens") && v && cli_parse_int(v, 1, 1 << 20, &P)) i++;
         else if ((!strcmp(a, "--threads") || !strcmp(a, "-t")) && v && cli_parse_int(v, 0, 1024, &threads)) i++;
         else if (!strcmp(a, "--lengths") && v) {
@@ -176,8 +179,9 @@ int bench_kv(int argc, char **argv)
     kv_run *runs = NULL;
     int n_runs = 0;
     if (!(m = cli_load_model("bench", path))) goto out;
-    if (kvlm_tokenizer_load(path, &tok) != KVLM_OK) {
-        fprintf(stderr, "kvlm bench kv: cannot load the tokenizer of %s: %s\n", path, kvlm_last_error());
+    if (kvlm_tokenizer_load(tokp ? tokp : path, &tok) != KVLM_OK) {
+        fprintf(stderr, "kvlm bench kv: cannot load the tokenizer of %s: %s (give one with --tokenizer PATH)\n",
+                tokp ? tokp : path, kvlm_last_error());
         goto out;
     }
     kvlm_model_info in;
