@@ -309,7 +309,10 @@ int bench_kv(int argc, char **argv)
                             "  pip install matplotlib && python3 %s %s %s\n", script, csv, png);
         } else {
             make_parents(png);
-            char *cmd[] = {"python3", script, (char *)csv, (char *)png, "--title", (char *)path, NULL};
+            const char *base = strrchr(path, '/') && strrchr(path, '/')[1] ? strrchr(path, '/') + 1 : path;
+            char title[512];
+            snprintf(title, sizeof title, "%s, %d thread(s)", base, cp.n_threads);
+            char *cmd[] = {"python3", script, (char *)csv, (char *)png, "--title", title, NULL};
             plotted = spawn_wait(cmd) == 0;
             if (!plotted) fprintf(stderr, "kvlm bench kv: the plot script failed\n");
         }
