@@ -3,7 +3,7 @@
  *
  *   kvlm bench kv [-m MODEL] [--lengths 64,128,256,512,1024] [--prompt-tokens P]
  *                 [--csv FILE] [--png FILE] [--no-plot] [--json] [--threads T]
- *                 [--tokenizer PATH]
+ *                 [--tokenizer PATH] [--reps R]
  *
  * For each length n (capped so that P + n fits the context), greedy
  * generation of n tokens after the same P-token prompt, once with the KV
@@ -21,7 +21,9 @@
  * whether they did. Results go to stdout (a table, or one JSON object with
  * --json), a CSV file (default bench/out/bench-kv.csv) and a PNG plot made
  * by bench/plot_bench_kv.py when python3 with matplotlib is available
- * (default: the CSV path with .png). An untimed warm-up pages the weights in.
+ * (default: the CSV path with .png). An untimed warm-up pages the weights in;
+ * with --reps R each time is the median of R runs (tokens must be
+ * identical in every one).
  */
 #include <errno.h>
 #include <math.h>
@@ -40,7 +42,7 @@ extern char **environ;
 #define KV_USAGE                                                                                  \
     "usage: kvlm bench kv [-m MODEL] [--lengths 64,128,256,512,1024] [--prompt-tokens P]\n"     \
     "                     [--csv FILE] [--png FILE] [--no-plot] [--json] [--threads T]\n"      \
-    "                     [--tokenizer PATH]\n"
+    "                     [--tokenizer PATH] [--reps R]\n"
 
 #ifndef KVLM_SOURCE_DIR
 #define KVLM_SOURCE_DIR "."
@@ -105,6 +107,19 @@ static bool parse_lengths(const char *s, int **out, int *n)
     return true;
 }
 
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median of a[0, n) (sorts a). */
+static double median(double *a, int n)
+{
+    qsort(a, (size_t)n, sizeof *a, cmp_d);
+    return n % 2 ? a[n / 2] : 0.5 * (a[n / 2 - 1] + a[n / 2]);
+}
+
 static kvlm_status timed_generate(kvlm_context *ctx, const kvlm_tokenizer *tok, const int32_t *prompt, int np,
                                   const kvlm_generate_params *gp, kvlm_generate_result *r, double *ms)
 {
@@ -124,7 +139,7 @@ static kvlm_status timed_generate(kvlm_context *ctx, const kvlm_tokenizer *tok, 
 int bench_kv(int argc, char **argv)
 {
     const char *path = NULL, *csv = "bench/out/bench-kv.csv", *png = NULL, *tokp = NULL;
-    long long P = 8, threads = 0;
+    long long P = 8, threads = 0, reps = 1;
     bool json = false, plot = true;
     int *lengths = NULL, n_lengths = 0;
     for (int i = 1; i < argc; i++) {
@@ -136,6 +151,7 @@ int bench_kv(int argc, char **argv)
         else if (!strcmp(a, "--png") && v) png = argv[++i];
         else if (!strcmp(a, "--tokenizer") && v) tokp = argv[++i];
         else if (!strcmp(a, "--prompt-tokens") && v && cli_parse_int(v, 1, 1 << 20, &P)) i++;
+        else if (!strcmp(a, "--reps") && v && cli_parse_int(v, 1, 100, &reps)) i++;
         else if ((!strcmp(a, "--threads") || !strcmp(a, "-t")) && v && cli_parse_int(v, 0, 1024, &threads)) i++;
         else if (!strcmp(a, "--lengths") && v) {
             free(lengths);
@@ -244,35 +260,49 @@ int bench_kv(int argc, char **argv)
     gp.max_tokens = max_n < 4 ? max_n : 4; /* warm-up: pages the weights in */
     kvlm_status st = timed_generate(ctx, tok, prompt, (int)P, &gp, &r1, &ms);
     kvlm_generate_result_free(&r1);
+    double *tc = calloc((size_t)reps, sizeof *tc), *tn = calloc((size_t)reps, sizeof *tn);
+    if (!tc || !tn) st = KVLM_ERR_NOMEM;
     for (int i = 0; i < n_runs && !st; i++) {
         kv_run *k = &runs[i];
         gp.max_tokens = k->n;
-        gp.no_kv_cache = false;
-        if (tty) fprintf(stderr, "\rbench kv: n = %d (%d/%d), with the cache...     ", k->n, i + 1, n_runs);
-        st = timed_generate(ctx, tok, prompt, (int)P, &gp, &r1, &k->ms_cache);
-        if (!st) {
-            gp.no_kv_cache = true;
-            if (tty) fprintf(stderr, "\rbench kv: n = %d (%d/%d), without the cache...", k->n, i + 1, n_runs);
-            st = timed_generate(ctx, tok, prompt, (int)P, &gp, &r2, &k->ms_nocache);
-        } else {
-            memset(&r2, 0, sizeof r2);
+        k->identical = true;
+        for (long long rep = 0; rep < reps && !st; rep++) {
+            gp.no_kv_cache = false;
+            if (tty)
+                fprintf(stderr, "\rbench kv: n = %d (%d/%d), repetition %lld/%lld, with the cache...     ", k->n, i + 1,
+                        n_runs, rep + 1, reps);
+            st = timed_generate(ctx, tok, prompt, (int)P, &gp, &r1, &tc[rep]);
+            if (!st) {
+                gp.no_kv_cache = true;
+                if (tty)
+                    fprintf(stderr, "\rbench kv: n = %d (%d/%d), repetition %lld/%lld, without the cache...", k->n,
+                            i + 1, n_runs, rep + 1, reps);
+                st = timed_generate(ctx, tok, prompt, (int)P, &gp, &r2, &tn[rep]);
+            } else {
+                memset(&r2, 0, sizeof r2);
+            }
+            if (!st && (r1.completion_tokens != k->n || r2.completion_tokens != k->n)) {
+                fprintf(stderr, "\nkvlm bench kv: n = %d: generated %d and %d tokens (finish %s / %s)\n", k->n,
+                        r1.completion_tokens, r2.completion_tokens, kvlm_finish_reason_name(r1.finish_reason),
+                        kvlm_finish_reason_name(r2.finish_reason));
+                st = KVLM_ERR_INTERNAL;
+            }
+            if (!st) {
+                if (memcmp(r1.tokens, r2.tokens, (size_t)k->n * sizeof *r1.tokens) != 0) k->identical = false;
+            } else if (st != KVLM_ERR_INTERNAL) {
+                fprintf(stderr, "\nkvlm bench kv: n = %d: %s\n", k->n, kvlm_last_error());
+            }
+            kvlm_generate_result_free(&r1);
+            kvlm_generate_result_free(&r2);
         }
-        if (!st && (r1.completion_tokens != k->n || r2.completion_tokens != k->n)) {
-            fprintf(stderr, "\nkvlm bench kv: n = %d: generated %d and %d tokens (finish %s / %s)\n", k->n,
-                    r1.completion_tokens, r2.completion_tokens, kvlm_finish_reason_name(r1.finish_reason),
-                    kvlm_finish_reason_name(r2.finish_reason));
-            st = KVLM_ERR_INTERNAL;
-        }
-        if (!st) {
-            k->identical = memcmp(r1.tokens, r2.tokens, (size_t)k->n * sizeof *r1.tokens) == 0;
-            k->computed_cache = P + k->n - 1;
-            k->computed_nocache = (long long)k->n * P + (long long)k->n * (k->n - 1) / 2;
-        } else if (st != KVLM_ERR_INTERNAL) {
-            fprintf(stderr, "\nkvlm bench kv: n = %d: %s\n", k->n, kvlm_last_error());
-        }
-        kvlm_generate_result_free(&r1);
-        kvlm_generate_result_free(&r2);
+        if (st) break;
+        k->ms_cache = median(tc, (int)reps);
+        k->ms_nocache = median(tn, (int)reps);
+        k->computed_cache = P + k->n - 1;
+        k->computed_nocache = (long long)k->n * P + (long long)k->n * (k->n - 1) / 2;
     }
+    free(tc);
+    free(tn);
     if (tty) fprintf(stderr, "\r\033[K");
     if (st) goto out;
 
@@ -321,7 +351,8 @@ int bench_kv(int argc, char **argv)
     if (json) {
         printf("{\"model\": ");
         cli_json_string(path);
-        printf(", \"prompt_tokens\": %lld, \"threads\": %d, \"kv_type\": \"%s\", \"runs\": [", P, cp.n_threads,
+        printf(", \"prompt_tokens\": %lld, \"reps\": %lld, \"threads\": %d, \"kv_type\": \"%s\", \"runs\": [", P,
+               reps, cp.n_threads,
                kvlm_dtype_name(cp.kv_type));
         for (int i = 0; i < n_runs; i++) {
             kv_run *k = &runs[i];
@@ -339,8 +370,8 @@ int bench_kv(int argc, char **argv)
         else printf("null");
         printf("}\n");
     } else {
-        printf("model %s, prompt %lld tokens, greedy, %d threads, KV %s\n", path, P, cp.n_threads,
-               kvlm_dtype_name(cp.kv_type));
+        printf("model %s, prompt %lld tokens, greedy, %d threads, KV %s, median of %lld\n", path, P, cp.n_threads,
+               kvlm_dtype_name(cp.kv_type), reps);
         printf("%6s %12s %10s %12s %10s %9s %14s %14s %10s\n", "n", "cache ms", "tok/s", "no-cache ms", "tok/s",
                "speedup", "computed(c)", "computed(nc)", "identical");
         for (int i = 0; i < n_runs; i++) {
