@@ -75,7 +75,12 @@ typedef enum kvlm_arch {
 } kvlm_arch;
 
 /* Progress callback for long loads: done/total in bytes. Return false to
- * cancel the load (it then fails with KVLM_ERR_INVALID_ARG). */
+ * cancel the load (it then fails with KVLM_ERR_INVALID_ARG, "load
+ * cancelled"). Given a callback, kvlm_model_load() reads every weight once
+ * after mapping the file(s) (so the pages are resident when it returns) and
+ * reports the bytes read: total is the sum of the tensors' sizes, done
+ * grows strictly and ends at total, about every 16 MiB. Without one,
+ * weights are paged in by their first use, as before. */
 typedef bool (*kvlm_progress_fn)(uint64_t done, uint64_t total, void *user);
 
 typedef struct kvlm_model_params {
@@ -611,6 +616,71 @@ kvlm_status kvlm_generate(kvlm_session *session, const kvlm_tokenizer *tok,
                           kvlm_generate_result *result);
 void kvlm_generate_result_free(kvlm_generate_result *result);
 /* ===================== end of the generation section ===================== */
+
+/* ===========================================================================
+ * Perplexity (section owned by src/engine/perplexity.c; `kvlm perplexity`)
+ *
+ * kvlm_perplexity() scores tokens[1, n) of a token sequence: the negative
+ * log-likelihood (natural log, computed in double from each logits row) of
+ * every token given the tokens before it, with a sliding window when the
+ * sequence is longer than the window.
+ *
+ * Windows. A window is `window` consecutive tokens run through the model as
+ * one fresh sequence (positions from 0); its logits row j predicts the token
+ * after its j-th token. Window k starts at b = k * stride and holds
+ * tokens[b, b + window); it scores the tokens not scored before, i.e. the
+ * first window scores tokens[1, window] and every later one its last
+ * `stride` predictions. This is the Hugging Face "perplexity of fixed-length
+ * models" procedure with every logits row used (HF's windows of max_length
+ * tokens score max_length - 1 tokens; a kvlm window of `window` tokens
+ * scores `window`). One difference: the last window is slid back to end at
+ * the end of the sequence (b = n - 1 - window) rather than starting at the
+ * next stride step, so the last tokens keep a full window of context.
+ * Consequences:
+ *   - every token of tokens[1, n) is scored exactly once;
+ *   - a token scored by a later window has at least window - stride + 1
+ *     tokens of context (stride == window: non-overlapping windows, as in
+ *     the demo model's training script; stride 1: every token gets the
+ *     whole window);
+ *   - n - 1 <= window: one window over tokens[0, n - 1).
+ * Tokens before a window's first scored prediction are evaluated without
+ * logits. The context's prefix cache and KV settings apply as for any
+ * session; by the bit-exactness rule the result does not depend on n_batch,
+ * the block size or the thread count.
+ * ========================================================================= */
+/* Called after each window; return false to cancel (KVLM_ERR_INVALID_ARG). */
+typedef bool (*kvlm_perplexity_progress_fn)(int windows_done, int windows_total, void *user);
+
+typedef struct kvlm_perplexity_params {
+    int window;          /* tokens per window, 1..n_ctx; 0 (default): the context's n_ctx */
+    int stride;          /* 1..window; 0 (default): window / 2, at least 1 */
+    double *token_nll;   /* NULL or [n]: receives the NLL of tokens[t] at t
+                            (nats), NaN at t = 0 (never scored) */
+    kvlm_perplexity_progress_fn progress; /* may be NULL */
+    void *progress_user;
+} kvlm_perplexity_params;
+
+kvlm_perplexity_params kvlm_perplexity_default_params(void);
+
+typedef struct kvlm_perplexity_result {
+    int window, stride;   /* resolved */
+    int n_windows;
+    int n_scored;         /* n - 1 */
+    int64_t n_evaluated;  /* tokens run through the model (overlaps counted) */
+    double nll_sum;       /* nats, over the scored tokens */
+    double mean_nll;      /* nll_sum / n_scored */
+    double perplexity;    /* exp(mean_nll) */
+    double seconds;       /* wall time of the evaluation */
+} kvlm_perplexity_result;
+
+/* Scores tokens[1, n) (n >= 2) as described above on a session of its own
+ * in ctx (created and freed by the call). Errors: KVLM_ERR_INVALID_ARG
+ * (NULL arguments, n < 2, window or stride out of range, a token out of
+ * range, cancelled), KVLM_ERR_KV_FULL, KVLM_ERR_NOMEM, KVLM_ERR_INTERNAL
+ * (a non-finite logit). *out is zeroed first. */
+kvlm_status kvlm_perplexity(kvlm_context *ctx, const int32_t *tokens, int n,
+                            const kvlm_perplexity_params *params, kvlm_perplexity_result *out);
+/* ===================== end of the perplexity section ===================== */
 
 #ifdef __cplusplus
 }

@@ -19,7 +19,13 @@
 bool cli_parse_int(const char *s, long long lo, long long hi, long long *out);
 /* "f32" | "f16" | "bf16" | "q8_0" -> dtype; false if unknown. */
 bool cli_parse_kv_type(const char *s, kvlm_dtype *out);
-/* Loads a model, printing "kvlm <cmd>: <error>" on failure. */
+/* Loads a model, printing "kvlm <cmd>: <error>" on failure. When stderr is
+ * a terminal and the model's files exceed CLI_LOAD_BAR_MIN_BYTES, a
+ * one-line progress bar (kvlm_model_params.progress) is drawn on stderr
+ * while the weights are read, then erased. */
+#define CLI_LOAD_BAR_MIN_BYTES (100ull * 1000 * 1000)
+/* Size of a model file, or of a folder's *.safetensors files (0: unknown). */
+uint64_t cli_model_file_bytes(const char *path);
 kvlm_model *cli_load_model(const char *cmd, const char *path);
 /* Seconds on a monotonic clock. */
 double cli_now(void);
@@ -42,6 +48,10 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+/* `kvlm bench kv` (cmd_bench_kv.c), dispatched by cmd_bench; argv[0] is "kv". */
+int bench_kv(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
+int cmd_kv_plan(int argc, char **argv);
 
 /* ---- generation commands (gen_common.c): `kvlm run` and `kvlm chat` ---- */
 typedef struct cli_gen_opts {

@@ -27,6 +27,12 @@ static void usage(FILE *f)
             "  bench forward -m MODEL [--threads N] [--prompt 512] [--gen 128] [--json]\n"
             "                                       prefill and decode tokens/s\n"
             "  bench tokenize -m MODEL --file F     tokenizer throughput (MB/s)\n"
+            "  bench kv [-m MODEL] [--lengths 64,128,256] [--csv F] [--png F] [--json]\n"
+            "                                       generation with vs without the KV cache\n"
+            "  perplexity [-m MODEL] -f TEXT [--ctx N] [--stride S] [--kv-type T] [--json]\n"
+            "                                       sliding-window perplexity of a text\n"
+            "  kv-plan [-m MODEL] --ctx N [--batch B] [--kv-type T] [--kv-block-size S] [--json]\n"
+            "                                       weights + KV memory, what the engine allocates\n"
             "\n"
             "MODEL is a .gguf file or a Hugging Face folder (config.json + *.safetensors).\n"
             "See docs/CLI.md for every option.\n",
@@ -47,6 +53,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(argc - 1, argv + 1);
     if (strcmp(cmd, "detokenize") == 0) return cmd_detokenize(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
+    if (strcmp(cmd, "perplexity") == 0) return cmd_perplexity(argc - 1, argv + 1);
+    if (strcmp(cmd, "kv-plan") == 0) return cmd_kv_plan(argc - 1, argv + 1);
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         return 0;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -33,9 +35,57 @@ bool cli_parse_kv_type(const char *s, kvlm_dtype *out)
     return false;
 }
 
+/* Bytes of model data behind path: the file's size, or for a folder the
+ * sum of its *.safetensors files (0 if unknown). */
+uint64_t cli_model_file_bytes(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) return 0;
+    if (!S_ISDIR(st.st_mode)) return (uint64_t)st.st_size;
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    uint64_t total = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 12 || strcmp(e->d_name + n - 12, ".safetensors") != 0) continue;
+        char f[4096];
+        snprintf(f, sizeof f, "%s/%s", path, e->d_name);
+        if (stat(f, &st) == 0 && S_ISREG(st.st_mode)) total += (uint64_t)st.st_size;
+    }
+    closedir(d);
+    return total;
+}
+
+/* One-line bar on stderr, redrawn when the percentage changes; cleared at
+ * the end. */
+static bool load_bar(uint64_t done, uint64_t total, void *user)
+{
+    int *last = user;
+    int pct = total ? (int)(done * 100 / total) : 100;
+    if (pct == *last) return true;
+    *last = pct;
+    if (done >= total) {
+        fprintf(stderr, "\r\033[K");
+        return true;
+    }
+    char bar[31];
+    int fill = pct * 30 / 100;
+    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
+    bar[30] = 0;
+    fprintf(stderr, "\rloading model [%s] %3d%%  %.2f / %.2f GB", bar, pct, (double)done / 1e9,
+            (double)total / 1e9);
+    return true;
+}
+
 kvlm_model *cli_load_model(const char *cmd, const char *path)
 {
     kvlm_model_params mp = kvlm_model_default_params();
+    int last_pct = -1;
+    if (isatty(STDERR_FILENO) && cli_model_file_bytes(path) > CLI_LOAD_BAR_MIN_BYTES) {
+        mp.progress = load_bar;
+        mp.progress_user = &last_pct;
+    }
     kvlm_model *m = NULL;
     kvlm_status s = kvlm_model_load(path, &mp, &m);
     if (s != KVLM_OK) {

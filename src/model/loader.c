@@ -90,7 +90,6 @@ static bool is_llama2c(const char *path, size_t n)
 kvlm_status kvlm_model_load(const char *path, const kvlm_model_params *params,
                             kvlm_model **out)
 {
-    (void)params;
     if (!out) return kvlm_fail(KVLM_ERR_INVALID_ARG, "kvlm_model_load: out is NULL");
     *out = NULL;
     if (!path || !*path) return kvlm_fail(KVLM_ERR_INVALID_ARG, "model path is empty");
@@ -124,6 +123,11 @@ kvlm_status kvlm_model_load(const char *path, const kvlm_model_params *params,
         else
             s = kvlm_model_load_gguf(m, path);
     }
+    /* With a progress callback the weights are paged in here, whatever
+     * loader mapped them, so the callback measures the slow part of a load
+     * (reading the file) and may cancel it. */
+    if (s == KVLM_OK && params && params->progress)
+        s = kvlm_model_page_in(m, params->progress, params->progress_user);
     if (s != KVLM_OK) {
         kvlm_model_free(m);
         return s;
