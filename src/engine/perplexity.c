@@ -84,7 +84,11 @@ kvlm_status kvlm_perplexity(kvlm_context *ctx, const int32_t *tokens, int n,
     kvlm_session *s = NULL;
     kvlm_status st = KVLM_OK;
     if (!logits) return kvlm_fail(KVLM_ERR_NOMEM, "kvlm_perplexity: cannot allocate %d logits rows", chunk);
-    if ((st = kvlm_session_create(ctx, &s))) {
+    /* Every row's logits are needed, so nothing can come from the prefix
+     * cache, and publishing windows would only cost hashing. */
+    kvlm_session_params sp = kvlm_session_default_params();
+    sp.prefix_cache = false;
+    if ((st = kvlm_session_create_ex(ctx, &sp, &s))) {
         free(logits);
         return st;
     }
