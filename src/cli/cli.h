@@ -107,4 +107,7 @@ void cli_json_string_n(const char *s, size_t n);
 int cmd_run(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 
+/* `kvlm bench prefix` (cmd_bench_prefix.c), dispatched by cmd_bench; argv[0] is "prefix". */
+int bench_prefix(int argc, char **argv);
+
 #endif /* KVLM_CLI_H */

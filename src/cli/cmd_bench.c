@@ -194,9 +194,10 @@ int cmd_bench(int argc, char **argv)
         fprintf(stderr, USAGE);
         return 2;
     }
+    if (strcmp(argv[1], "prefix") == 0) return bench_prefix(argc - 1, argv + 1);
     if (strcmp(argv[1], "forward") == 0) return bench_forward(argc - 1, argv + 1);
     if (strcmp(argv[1], "tokenize") == 0) return bench_tokenize(argc - 1, argv + 1);
     if (strcmp(argv[1], "kv") == 0) return bench_kv(argc - 1, argv + 1);
-    fprintf(stderr, "kvlm bench: unknown benchmark '%s' (available: forward, tokenize, kv)\n", argv[1]);
+    fprintf(stderr, "kvlm bench: unknown benchmark '%s' (available: forward, tokenize, kv, prefix)\n", argv[1]);
     return 2;
 }

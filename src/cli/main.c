@@ -24,6 +24,8 @@ static void usage(FILE *f)
             "  tokenize -m MODEL (--text T | --file F) [--special] [--no-bos]\n"
             "                                       JSON array of token ids\n"
             "  detokenize -m MODEL --tokens \"1 2 3\" [--skip-special]\n"
+            "  bench prefix [-m MODEL] [--prompt-tokens 2000] [--users 8] [--rounds 5] [--png F] [--json]\n"
+            "                                       prefix-cache TTFT: cold, hit, shared prefix, multi-turn\n"
             "  bench forward -m MODEL [--threads N] [--prompt 512] [--gen 128] [--json]\n"
             "                                       prefill and decode tokens/s\n"
             "  bench tokenize -m MODEL --file F     tokenizer throughput (MB/s)\n"
