@@ -81,7 +81,7 @@ ALWAYS_INLINE float load1(kvlm_dtype t, const uint8_t *w, int64_t i)
 ALWAYS_INLINE void dotf_rows(const int R, const int C, kvlm_dtype t, int64_t n, const uint8_t *w,
                              size_t ws, const uint8_t *x, size_t xs, float *out)
 {
-    __m256 acc[4][2];
+    __m256 acc[4][3];
     UNROLL
     for (int r = 0; r < R; r++)
         UNROLL
@@ -89,7 +89,7 @@ ALWAYS_INLINE void dotf_rows(const int R, const int C, kvlm_dtype t, int64_t n, 
             acc[r][c] = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        __m256 xv[2];
+        __m256 xv[3];
         UNROLL
         for (int c = 0; c < C; c++)
             xv[c] = _mm256_loadu_ps((const float *)(const void *)(x + c * xs) + i);
@@ -388,6 +388,160 @@ static void simd_vec_dot4x2(kvlm_dtype wt, int64_t n, const void *w, size_t ws, 
     dot_rows(4, 2, wt, n, w, ws, x, xs, out);
 }
 
+/* ---- packed weight panels for batched matmul (kvlm_kernel_ops.panel_*) ------
+ *
+ * A panel holds a few weight rows in a form the batched kernels read without
+ * unpacking again for every activation row; it is built once per tile and then
+ * used against all m activation rows. Per-row layout (row stride
+ * simd_panel_row_bytes):
+ *   F16/BF16: n f32, the exact conversion of the weights (F32 weights are used
+ *             in place, never packed);
+ *   Q8_0/Q4_0/Q5_0: nb blocks of { 32 B |w| as u8, 32 B w as s8 }, then nb f32
+ *             block scales d_w (the exact f16 -> f32 value).
+ * Invariant: every (weight row, activation row) element goes through the
+ * instruction sequence of dot_rows(1, 1, ...) = vec_dot on the same values:
+ * float types one 8-lane FMA chain + hsum8 + scalar tail (f16/bf16 -> f32 is
+ * exact, so FMA on the converted panel is FMA on the same numbers); Q*_0 the
+ * same exact int32 lanes, converted, times the float product d_w*d_x
+ * (computed as a vector multiply of the same two floats: same bits), FMA'd
+ * into one 8-lane accumulator per block in block order, hsum8 at the end. */
+
+static size_t simd_panel_row_bytes(kvlm_dtype wt, int64_t n)
+{
+    size_t b;
+    switch (wt) {
+    case KVLM_DTYPE_F16:
+    case KVLM_DTYPE_BF16: b = (size_t)n * 4; break;
+    case KVLM_DTYPE_Q8_0:
+    case KVLM_DTYPE_Q4_0:
+    case KVLM_DTYPE_Q5_0: b = (size_t)(n / 32) * 68; break;
+    default: return 0;
+    }
+    return (b + 63) / 64 * 64;
+}
+
+static void simd_panel_pack(kvlm_dtype wt, int64_t n, const void *w, size_t ws, int rows, void *panel)
+{
+    size_t ps = simd_panel_row_bytes(wt, n);
+    for (int r = 0; r < rows; r++) {
+        const uint8_t *wr = (const uint8_t *)w + (size_t)r * ws;
+        uint8_t *pr = (uint8_t *)panel + (size_t)r * ps;
+        if (wt == KVLM_DTYPE_F16 || wt == KVLM_DTYPE_BF16) {
+            int64_t i = 0;
+            for (; i + 8 <= n; i += 8)
+                _mm256_storeu_ps((float *)(void *)pr + i, load8(wt, wr, i));
+            for (; i < n; i++)
+                ((float *)(void *)pr)[i] = load1(wt, wr, i);
+            continue;
+        }
+        int kind = wt == KVLM_DTYPE_Q4_0 ? QK_Q4_0 : wt == KVLM_DTYPE_Q5_0 ? QK_Q5_0 : QK_Q8_0;
+        size_t bb = kind == QK_Q4_0 ? KVLM_Q4_0_BYTES : kind == QK_Q5_0 ? KVLM_Q5_0_BYTES : KVLM_Q8_0_BYTES;
+        int64_t nb = n / 32;
+        float *sc = (float *)(void *)(pr + nb * 64);
+        for (int64_t i = 0; i < nb; i++) {
+            const uint8_t *wb = wr + i * bb;
+            __m256i wq = q32_unpack(kind, wb);
+            _mm256_storeu_si256((__m256i *)(void *)(pr + 64 * i), _mm256_sign_epi8(wq, wq));
+            _mm256_storeu_si256((__m256i *)(void *)(pr + 64 * i + 32), wq);
+            sc[i] = f16s(wb);
+        }
+    }
+}
+
+/* Q*_0 panel rows (R of them, ps apart) x C Q8_0 activation rows: out[c*R + r] */
+ALWAYS_INLINE void pdotq_rows(const int R, const int C, int64_t nb, const uint8_t *p, size_t ps,
+                              const uint8_t *x, size_t xs, float *out)
+{
+    __m256 acc[4][2];
+    UNROLL
+    for (int r = 0; r < R; r++)
+        UNROLL
+        for (int c = 0; c < C; c++)
+            acc[r][c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i xq[2];
+        __m256 dx[2];
+        UNROLL
+        for (int c = 0; c < C; c++) {
+            const uint8_t *xb = x + c * xs + i * KVLM_Q8_0_BYTES;
+            xq[c] = ld256(xb + 2);
+            dx[c] = _mm256_set1_ps(f16s(xb));
+        }
+        UNROLL
+        for (int r = 0; r < R; r++) {
+            const uint8_t *pb = p + r * ps + 64 * i;
+            __m256i wabs = ld256(pb);
+            __m256 dw = _mm256_broadcast_ss((const float *)(const void *)(p + r * ps + nb * 64) + i);
+            UNROLL
+            for (int c = 0; c < C; c++) {
+                __m256 q = _mm256_cvtepi32_ps(dot4(wabs, _mm256_sign_epi8(xq[c], ld256(pb + 32))));
+                acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dx[c]), q, acc[r][c]);
+            }
+        }
+    }
+    UNROLL
+    for (int r = 0; r < R; r++)
+        UNROLL
+        for (int c = 0; c < C; c++)
+            out[c * R + r] = hsum8(acc[r][c]);
+}
+
+ALWAYS_INLINE void panel_tile(const int R, const int C, bool isq, int64_t n, const uint8_t *p, size_t ps,
+                              const uint8_t *x, size_t xs, float *y, int64_t ldy)
+{
+    float out[12];
+    if (isq)
+        pdotq_rows(R, C, n / 32, p, ps, x, xs, out);
+    else
+        dotf_rows(R, C, KVLM_DTYPE_F32, n, p, ps, x, xs, out);
+    UNROLL
+    for (int c = 0; c < C; c++)
+        UNROLL
+        for (int r = 0; r < R; r++)
+            y[c * ldy + r] = out[c * R + r];
+}
+
+/* y[c*ldy + r] = vec_dot(weight row r, x row c) for r < rows, c < m, from a
+ * panel (ps bytes per row; for F32 weights the weight rows themselves). */
+static void simd_panel_dot(kvlm_dtype wt, int64_t n, const void *panel, size_t ps, int rows,
+                           const void *x, size_t xs, int64_t m, float *y, int64_t ldy)
+{
+    const uint8_t *p = panel, *xb = x;
+    if (wt == KVLM_DTYPE_Q8_0 || wt == KVLM_DTYPE_Q4_0 || wt == KVLM_DTYPE_Q5_0) {
+        int64_t c = 0;
+        for (; c + 2 <= m; c += 2) {
+            int r = 0;
+            for (; r + 4 <= rows; r += 4)
+                panel_tile(4, 2, true, n, p + r * ps, ps, xb + c * xs, xs, y + c * ldy + r, ldy);
+            for (; r < rows; r++)
+                panel_tile(1, 2, true, n, p + r * ps, ps, xb + c * xs, xs, y + c * ldy + r, ldy);
+        }
+        for (; c < m; c++) {
+            int r = 0;
+            for (; r + 4 <= rows; r += 4)
+                panel_tile(4, 1, true, n, p + r * ps, ps, xb + c * xs, xs, y + c * ldy + r, ldy);
+            for (; r < rows; r++)
+                panel_tile(1, 1, true, n, p + r * ps, ps, xb + c * xs, xs, y + c * ldy + r, ldy);
+        }
+        return;
+    }
+    int64_t c = 0;
+    for (; c + 3 <= m; c += 3) {
+        int r = 0;
+        for (; r + 4 <= rows; r += 4)
+            panel_tile(4, 3, false, n, p + r * ps, ps, xb + c * xs, xs, y + c * ldy + r, ldy);
+        for (; r < rows; r++)
+            panel_tile(1, 3, false, n, p + r * ps, ps, xb + c * xs, xs, y + c * ldy + r, ldy);
+    }
+    for (; c < m; c++) {
+        int r = 0;
+        for (; r + 4 <= rows; r += 4)
+            panel_tile(4, 1, false, n, p + r * ps, ps, xb + c * xs, xs, y + c * ldy + r, ldy);
+        for (; r < rows; r++)
+            panel_tile(1, 1, false, n, p + r * ps, ps, xb + c * xs, xs, y + c * ldy + r, ldy);
+    }
+}
+
 /* ---- quantize_row (bit-identical to the reference) -------------------------- */
 
 /* 8 floats -> 8 int8 (low 64 bits) after clamp to +-127 and rint */
@@ -640,6 +794,9 @@ static void simd_add(int64_t n, const float *x, float *y)
         .vec_dot = simd_vec_dot,                      \
         .vec_dot4 = simd_vec_dot4,                    \
         .vec_dot4x2 = simd_vec_dot4x2,                \
+        .panel_row_bytes = simd_panel_row_bytes,      \
+        .panel_pack = simd_panel_pack,                \
+        .panel_dot = simd_panel_dot,                  \
         .vec_mad = simd_vec_mad,                      \
         .rmsnorm = kvlm_ref_rmsnorm,                  \
         .layernorm = kvlm_ref_layernorm,              \
