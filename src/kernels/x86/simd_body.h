@@ -396,8 +396,9 @@ static void simd_vec_dot4x2(kvlm_dtype wt, int64_t n, const void *w, size_t ws, 
  * simd_panel_row_bytes):
  *   F16/BF16: n f32, the exact conversion of the weights (F32 weights are used
  *             in place, never packed);
- *   Q8_0/Q4_0/Q5_0: nb blocks of { 32 B |w| as u8, 32 B w as s8 }, then nb f32
- *             block scales d_w (the exact f16 -> f32 value).
+ *   Q8_0/Q4_0/Q5_0: nb blocks of 32 B w as s8, then nb f32 block scales d_w
+ *             (the exact f16 -> f32 value). |w| is recomputed per use: storing
+ *             it doubled the panel and L2 traffic bounded the kernel.
  * Invariant: every (weight row, activation row) element goes through the
  * instruction sequence of dot_rows(1, 1, ...) = vec_dot on the same values:
  * float types one 8-lane FMA chain + hsum8 + scalar tail (f16/bf16 -> f32 is
@@ -414,7 +415,7 @@ static size_t simd_panel_row_bytes(kvlm_dtype wt, int64_t n)
     case KVLM_DTYPE_BF16: b = (size_t)n * 4; break;
     case KVLM_DTYPE_Q8_0:
     case KVLM_DTYPE_Q4_0:
-    case KVLM_DTYPE_Q5_0: b = (size_t)(n / 32) * 68; break;
+    case KVLM_DTYPE_Q5_0: b = (size_t)(n / 32) * 36; break;
     default: return 0;
     }
     return (b + 63) / 64 * 64;
@@ -437,12 +438,10 @@ static void simd_panel_pack(kvlm_dtype wt, int64_t n, const void *w, size_t ws, 
         int kind = wt == KVLM_DTYPE_Q4_0 ? QK_Q4_0 : wt == KVLM_DTYPE_Q5_0 ? QK_Q5_0 : QK_Q8_0;
         size_t bb = kind == QK_Q4_0 ? KVLM_Q4_0_BYTES : kind == QK_Q5_0 ? KVLM_Q5_0_BYTES : KVLM_Q8_0_BYTES;
         int64_t nb = n / 32;
-        float *sc = (float *)(void *)(pr + nb * 64);
+        float *sc = (float *)(void *)(pr + nb * 32);
         for (int64_t i = 0; i < nb; i++) {
             const uint8_t *wb = wr + i * bb;
-            __m256i wq = q32_unpack(kind, wb);
-            _mm256_storeu_si256((__m256i *)(void *)(pr + 64 * i), _mm256_sign_epi8(wq, wq));
-            _mm256_storeu_si256((__m256i *)(void *)(pr + 64 * i + 32), wq);
+            _mm256_storeu_si256((__m256i *)(void *)(pr + 32 * i), q32_unpack(kind, wb));
             sc[i] = f16s(wb);
         }
     }
@@ -469,12 +468,12 @@ ALWAYS_INLINE void pdotq_rows(const int R, const int C, int64_t nb, const uint8_
         }
         UNROLL
         for (int r = 0; r < R; r++) {
-            const uint8_t *pb = p + r * ps + 64 * i;
-            __m256i wabs = ld256(pb);
-            __m256 dw = _mm256_broadcast_ss((const float *)(const void *)(p + r * ps + nb * 64) + i);
+            __m256i wq = ld256(p + r * ps + 32 * i);
+            __m256i wabs = _mm256_sign_epi8(wq, wq);
+            __m256 dw = _mm256_broadcast_ss((const float *)(const void *)(p + r * ps + nb * 32) + i);
             UNROLL
             for (int c = 0; c < C; c++) {
-                __m256 q = _mm256_cvtepi32_ps(dot4(wabs, _mm256_sign_epi8(xq[c], ld256(pb + 32))));
+                __m256 q = _mm256_cvtepi32_ps(dot4(wabs, _mm256_sign_epi8(xq[c], wq)));
                 acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dx[c]), q, acc[r][c]);
             }
         }
