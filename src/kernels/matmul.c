@@ -5,7 +5,8 @@
  * (skipped for F32 activations: vec_dot reads X directly, which is what
  * quantize_row(F32) would copy); threads split the rows. (2) threads split
  * the output columns (or, when there are few columns and many rows, the
- * rows) into contiguous static ranges; inside its range a thread walks tiles
+ * rows) - columns in chunks each thread claims from a shared counter, rows
+ * in contiguous static ranges; inside its range a thread walks tiles
  * of about TILE_BYTES of weight rows (a multiple of 4 rows, 4..64) x all its
  * X rows, so a weight tile stays in L2 and each X row in L1 while it is used
  * against the whole tile (4 weight rows at a time through vec_dot4).
@@ -23,6 +24,7 @@
  * to give the same bits per element - plus bias in one float add. No reduction
  * is ever split, so Y does not depend on m, tiling or the thread count.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "core/threadpool.h"
@@ -65,6 +67,9 @@ typedef struct mm_ctx {
     uint8_t *panels;          /* per thread panel_stride bytes; NULL: F32 in place */
     size_t panel_stride, ps;  /* ps: bytes per packed row */
     int64_t panel_rows;       /* weight rows per tile */
+    int64_t chunk_cols;       /* columns per dynamically claimed chunk (multiple of 4) */
+    long n_chunks;
+    atomic_long next_chunk;   /* next unclaimed chunk */
 } mm_ctx;
 
 static void quantize_task(void *arg, int ith, int nth)
@@ -170,16 +175,20 @@ static void dot_task(void *arg, int ith, int nth)
         else
             mm_block(c, lo, hi, 0, c->w->n_out);
     } else {
-        /* split in groups of 4 columns so vec_dot4 tiles stay whole */
-        long groups = (long)((c->w->n_out + 3) / 4);
-        kvlm_split(groups, ith, nth, &lo, &hi);
-        int64_t c0 = (int64_t)lo * 4, c1 = (int64_t)hi * 4;
-        if (c1 > c->w->n_out)
-            c1 = c->w->n_out;
-        if (c0 < c1 && c->panel)
-            panel_block(c, ith, 0, c->m, c0, c1);
-        else if (c0 < c1)
-            mm_block(c, 0, c->m, c0, c1);
+        /* columns in chunks claimed one at a time: a thread that is
+         * descheduled (the machine is shared) holds up at most one chunk */
+        for (;;) {
+            long k = atomic_fetch_add_explicit(&c->next_chunk, 1, memory_order_relaxed);
+            if (k >= c->n_chunks)
+                break;
+            int64_t c0 = (int64_t)k * c->chunk_cols, c1 = c0 + c->chunk_cols;
+            if (c1 > c->w->n_out)
+                c1 = c->w->n_out;
+            if (c->panel)
+                panel_block(c, ith, 0, c->m, c0, c1);
+            else
+                mm_block(c, 0, c->m, c0, c1);
+        }
     }
 }
 
@@ -221,6 +230,14 @@ void kvlm_matmul(struct kvlm_threadpool *tp, const kvlm_kernel_ops *ops,
             }
         }
     }
+    /* about 8 chunks per thread (whole panel tiles on the panel path) */
+    int64_t cc = (w->n_out + 8 * nth - 1) / (8 * nth);
+    cc = (cc + 3) / 4 * 4;
+    if (c.panel)
+        cc = c.panel_rows;
+    c.chunk_cols = cc < 4 ? 4 : cc;
+    c.n_chunks = (long)((w->n_out + c.chunk_cols - 1) / c.chunk_cols);
+    atomic_init(&c.next_chunk, 0);
     kvlm_threadpool_run(tp, dot_task, &c);
     free(c.panels);
 }
