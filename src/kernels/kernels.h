@@ -107,6 +107,16 @@ typedef struct kvlm_kernel_ops {
     void (*panel_dot)(kvlm_dtype wt, int64_t n, const void *panel, size_t ps, int rows,
                       const void *x, size_t xs, int64_t m, float *y, int64_t ldy);
 
+    /* Attention over nr consecutive KV rows (stride bytes apart), bit for
+     * bit equal to the one-row kernels: dot_rows sets out[j] =
+     * vec_dot(t, n, rows + j*stride, x); mad_rows does vec_mad(t, n,
+     * rows + j*stride, a[j], y) for j = 0..nr-1 in that order. t is a KV
+     * type (F32, F16, BF16, Q8_0); x is in traits(t)->act_type. */
+    void (*dot_rows)(kvlm_dtype t, int64_t n, const void *rows, size_t stride, int nr,
+                     const void *x, float *out);
+    void (*mad_rows)(kvlm_dtype t, int64_t n, const void *rows, size_t stride, int nr,
+                     const float *a, float *y);
+
     /* y[0..n) += a * dequant(v) for a row v of type t (F32, F16, BF16, Q8_0):
      * attention's V accumulation. */
     void (*vec_mad)(kvlm_dtype t, int64_t n, const void *v, float a, float *y);

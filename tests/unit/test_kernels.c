@@ -15,7 +15,9 @@
  *   - kvlm_matmul: every element equals vec_dot (+bias) bit for bit, for
  *     m = 37 at once vs each row alone, and with 1, 2 and 3 threads;
  *   - panel_pack + panel_dot (the batched path): every element of every
- *     rows x m shape (1..9 x 1..9, n with a float tail) equals vec_dot.
+ *     rows x m shape (1..9 x 1..9, n with a float tail) equals vec_dot;
+ *   - dot_rows / mad_rows (attention over KV rows) equal vec_dot / a
+ *     sequence of vec_mad bit for bit, for 1..19 rows and several n.
  */
 #include <math.h>
 #include <stdint.h>
@@ -469,6 +471,51 @@ static void test_panels(void)
     }
 }
 
+/* ---- attention row kernels ------------------------------------------------- */
+
+static void test_attn_rows(void)
+{
+    static const kvlm_dtype kv_types[] = {KVLM_DTYPE_F32, KVLM_DTYPE_F16, KVLM_DTYPE_BF16, KVLM_DTYPE_Q8_0};
+    static const int64_t ns[] = {32, 64, 96, 128};
+    for (int k = 0; k < n_isas; k++) {
+        const kvlm_kernel_ops *o = isas[k];
+        if (!o->dot_rows || !o->mad_rows)
+            continue;
+        for (int ti = 0; ti < 4; ti++)
+        for (int ni = 0; ni < 4; ni++) {
+            kvlm_dtype t = kv_types[ti];
+            int64_t n = ns[ni];
+            const kvlm_dtype_traits *tr = kvlm_dtype_traits_get(t);
+            size_t rb = kvlm_dtype_row_bytes(t, n) + 6; /* odd stride: rows not aligned */
+            enum { NR = 19 };
+            uint8_t *rows = xaligned(rb * NR), *x = xaligned(kvlm_dtype_row_bytes(tr->act_type, n));
+            float *xf = malloc((size_t)n * 4), *y1 = malloc((size_t)n * 4), *y2 = malloc((size_t)n * 4);
+            float a[NR], out[NR];
+            for (int j = 0; j < NR; j++) {
+                random_row(t, rows + j * rb, n);
+                a[j] = frand();
+            }
+            for (int64_t i = 0; i < n; i++)
+                xf[i] = frand();
+            o->quantize_row(tr->act_type, xf, x, n);
+            int bad = 0;
+            for (int nr = 1; nr <= NR; nr++) {
+                o->dot_rows(t, n, rows, rb, nr, x, out);
+                for (int j = 0; j < nr; j++)
+                    bad += fbits(out[j]) != fbits(o->vec_dot(t, n, rows + j * rb, x));
+                for (int64_t i = 0; i < n; i++)
+                    y1[i] = y2[i] = xf[i];
+                o->mad_rows(t, n, rows, rb, nr, a, y1);
+                for (int j = 0; j < nr; j++)
+                    o->vec_mad(t, n, rows + j * rb, a[j], y2);
+                bad += memcmp(y1, y2, (size_t)n * 4) != 0;
+            }
+            CHECK(bad == 0, "%s dot_rows/mad_rows %s n=%lld: %d mismatches", o->name, tr->name, (long long)n, bad);
+            free(rows); free(x); free(xf); free(y1); free(y2);
+        }
+    }
+}
+
 /* ---- matmul ---------------------------------------------------------------- */
 
 static void test_matmul(void)
@@ -558,6 +605,7 @@ int main(void)
     test_vec_dot();
     test_vec_mad_and_ops();
     test_panels();
+    test_attn_rows();
     test_matmul();
     TEST_MAIN_END("test_kernels");
 }

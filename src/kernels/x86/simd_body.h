@@ -773,6 +773,91 @@ static void simd_vec_mad(kvlm_dtype t, int64_t n, const void *v, float a, float 
     }
 }
 
+/* ---- attention over consecutive KV rows -------------------------------------
+ * dot_rows for float KV types, 8 rows at a time: 8 accumulators run the
+ * exact FMA chain of dotf_rows(1, 1) and are then reduced together by a
+ * transpose whose per-row tree is hsum8's: ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))
+ * (IEEE addition is commutative, so operand order inside a pair does not
+ * matter). Rows past a multiple of 8 and n % 8 != 0 use dot_rows(1, 1)
+ * itself. mad_rows keeps up to 32 floats of y in registers across the rows;
+ * each element still gets fma(a[j], v_j, y) for j in order, as vec_mad. */
+
+ALWAYS_INLINE __m256 hsum8x8(const __m256 v[8])
+{
+    __m256 s[4];
+    for (int k = 0; k < 4; k++) /* rows k and k+4: lanes l0+l4 .. l3+l7 of each */
+        s[k] = _mm256_add_ps(_mm256_permute2f128_ps(v[k], v[k + 4], 0x20),
+                             _mm256_permute2f128_ps(v[k], v[k + 4], 0x31));
+    /* s[k] = [r_k: a0 a1 a2 a3 | r_k+4: a0 a1 a2 a3] with a_i = l_i + l_i+4 */
+    __m256 t01 = _mm256_add_ps(_mm256_unpacklo_ps(s[0], s[1]), _mm256_unpackhi_ps(s[0], s[1]));
+    __m256 t23 = _mm256_add_ps(_mm256_unpacklo_ps(s[2], s[3]), _mm256_unpackhi_ps(s[2], s[3]));
+    /* t01 = [r0: a0+a2, r1: a0+a2, r0: a1+a3, r1: a1+a3 | rows 4, 5 likewise] */
+    __m256 lo = _mm256_shuffle_ps(t01, t23, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 hi = _mm256_shuffle_ps(t01, t23, _MM_SHUFFLE(3, 2, 3, 2));
+    return _mm256_add_ps(lo, hi); /* [r0 r1 r2 r3 | r4 r5 r6 r7] */
+}
+
+static void simd_dot_rows(kvlm_dtype t, int64_t n, const void *rows, size_t stride, int nr,
+                          const void *x, float *out)
+{
+    const uint8_t *r = rows;
+    int j = 0;
+    if ((t == KVLM_DTYPE_F32 || t == KVLM_DTYPE_F16 || t == KVLM_DTYPE_BF16) && n % 8 == 0) {
+        const float *xf = x;
+        for (; j + 8 <= nr; j += 8) {
+            __m256 acc[8];
+            UNROLL
+            for (int k = 0; k < 8; k++)
+                acc[k] = _mm256_setzero_ps();
+            for (int64_t i = 0; i < n; i += 8) {
+                __m256 xv = _mm256_loadu_ps(xf + i);
+                UNROLL
+                for (int k = 0; k < 8; k++)
+                    acc[k] = _mm256_fmadd_ps(load8(t, r + (size_t)(j + k) * stride, i), xv, acc[k]);
+            }
+            _mm256_storeu_ps(out + j, hsum8x8(acc));
+        }
+    }
+    for (; j < nr; j++)
+        out[j] = simd_vec_dot(t, n, r + (size_t)j * stride, x);
+}
+
+static void simd_mad_rows(kvlm_dtype t, int64_t n, const void *rows, size_t stride, int nr,
+                          const float *a, float *y)
+{
+    const uint8_t *r = rows;
+    if (t != KVLM_DTYPE_F32 && t != KVLM_DTYPE_F16 && t != KVLM_DTYPE_BF16) {
+        for (int j = 0; j < nr; j++)
+            simd_vec_mad(t, n, r + (size_t)j * stride, a[j], y);
+        return;
+    }
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256 acc[4];
+        UNROLL
+        for (int k = 0; k < 4; k++)
+            acc[k] = _mm256_loadu_ps(y + i + 8 * k);
+        for (int j = 0; j < nr; j++) {
+            __m256 va = _mm256_set1_ps(a[j]);
+            UNROLL
+            for (int k = 0; k < 4; k++)
+                acc[k] = _mm256_fmadd_ps(va, load8(t, r + (size_t)j * stride, i + 8 * k), acc[k]);
+        }
+        UNROLL
+        for (int k = 0; k < 4; k++)
+            _mm256_storeu_ps(y + i + 8 * k, acc[k]);
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 acc = _mm256_loadu_ps(y + i);
+        for (int j = 0; j < nr; j++)
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(a[j]), load8(t, r + (size_t)j * stride, i), acc);
+        _mm256_storeu_ps(y + i, acc);
+    }
+    for (; i < n; i++)
+        for (int j = 0; j < nr; j++)
+            y[i] = fmaf(a[j], load1(t, r + (size_t)j * stride, i), y[i]);
+}
+
 /* ---- row ops ---------------------------------------------------------------- */
 
 static void simd_add(int64_t n, const float *x, float *y)
@@ -797,6 +882,8 @@ static void simd_add(int64_t n, const float *x, float *y)
         .panel_pack = simd_panel_pack,                \
         .panel_dot = simd_panel_dot,                  \
         .vec_mad = simd_vec_mad,                      \
+        .dot_rows = simd_dot_rows,                    \
+        .mad_rows = simd_mad_rows,                    \
         .rmsnorm = kvlm_ref_rmsnorm,                  \
         .layernorm = kvlm_ref_layernorm,              \
         .swiglu = kvlm_ref_swiglu,                    \
