@@ -13,8 +13,10 @@
  * Everything here is static. Reduction orders (fixed for the ISA):
  *   F32/F16/BF16: one 8-lane FMA accumulator over chunks of 8 elements,
  *     hsum8 in a fixed tree, then the tail left to right with scalar FMA.
- *   Q8_0/Q4_0: exact int32 lanes per block, then a per-lane FMA of
- *     (d_w*d_x) into one 8-lane accumulator; hsum8 at the end.
+ *   Q8_0/Q4_0: exact int32 lanes per block (each lane: 4 products), then a
+ *     per-lane FMA of (d_w*d_x) into one 8-lane accumulator; hsum8 at the
+ *     end. How a lane's integer is formed (sign trick, or Q4_0's unsigned
+ *     nibbles minus 8 * the lane's x sum) does not matter: it is exact.
  *   K-quants: exact int32 per super-block (identical to the reference's
  *     isum/imin), combined in float exactly as the reference does.
  * dequantize_row and quantize_row give the reference's bits for every type.
@@ -163,17 +165,32 @@ ALWAYS_INLINE void dotq_rows(const int R, const int C, int kind, int64_t nb, con
         for (int c = 0; c < C; c++)
             acc[r][c] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        __m256i xq[2];
+        __m256i xq[2], x8[2];
         float dx[2];
         UNROLL
         for (int c = 0; c < C; c++) {
             const uint8_t *xb = x + c * xs + i * KVLM_Q8_0_BYTES;
             xq[c] = ld256(xb + 2);
             dx[c] = f16s(xb);
+            if (kind == QK_Q4_0) /* 8 * (sum of x over each lane's 4 elements), exact */
+                x8[c] = dot4(_mm256_set1_epi8(8), xq[c]);
         }
         UNROLL
         for (int r = 0; r < R; r++) {
             const uint8_t *wb = w + r * ws + i * wbytes;
+            if (kind == QK_Q4_0) {
+                /* unsigned nibbles straight into the u8 operand: sum nib*x - 8*sum x
+                 * = sum (nib-8)*x, the same exact int32 per lane as the sign trick */
+                __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(wb + 2));
+                __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), _mm256_set1_epi8(0x0F));
+                float dw = f16s(wb);
+                UNROLL
+                for (int c = 0; c < C; c++) {
+                    __m256 p = _mm256_cvtepi32_ps(_mm256_sub_epi32(dot4(nib, xq[c]), x8[c]));
+                    acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx[c]), p, acc[r][c]);
+                }
+                continue;
+            }
             __m256i wq = q32_unpack(kind, wb);
             __m256i wabs = _mm256_sign_epi8(wq, wq); /* |w| as u8 (-128 -> 128) */
             float dw = f16s(wb);
