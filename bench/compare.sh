@@ -12,7 +12,7 @@ OUT=bench/out
 mkdir -p "$OUT"
 [ -x build/kvlm ] || { echo "build first: make build" >&2; exit 1; }
 cc -O3 -march=native -pthread -o "$OUT/membw" bench/membw.c
-cc -O2 -mavx2 -mfma -pthread -o "$OUT/peak" bench/peak.c
+cc -O3 -mavx2 -mfma -pthread -o "$OUT/peak" bench/peak.c
 echo "load before measuring: $(uptime)" >&2
 BW=$("$OUT/membw" "$T")
 PEAK=$("$OUT/peak" "$T" | tr ' ' ',')
