@@ -4,6 +4,12 @@
  * prompt of random token ids (one session eval, chunked by --batch) and
  * decode tokens/s for single-token steps after it, median over R
  * repetitions after one untimed warm-up (which pages the weights in).
+ *
+ * With --seqs N (N >= 2) it measures batched decode instead: N sessions each
+ * get their own --prompt tokens of random ids (different per session, so no
+ * prefix is shared), then --gen steps of kvlm_session_eval_batch() append one
+ * token to every session; decode tokens/s counts all N tokens of a step.
+ * prefill tokens/s is then N * prompt over the N prefills.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +17,7 @@
 
 #include "cli/cli.h"
 
-#define USAGE "usage: kvlm bench forward -m MODEL [--threads N] [--prompt N] [--gen N] [--reps N] [--batch N] [--kv-type T] [--json]\n"
+#define USAGE "usage: kvlm bench forward -m MODEL [--threads N] [--prompt N] [--gen N] [--reps N] [--batch N] [--kv-type T] [--seqs N] [--json]\n"
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -22,7 +28,7 @@ static int cmp_d(const void *a, const void *b)
 static int bench_forward(int argc, char **argv)
 {
     const char *path = NULL;
-    long long prompt = 512, gen = 128, reps = 3, x;
+    long long prompt = 512, gen = 128, reps = 3, seqs = 1, x;
     bool json = false;
     kvlm_context_params cp = kvlm_context_default_params();
     for (int i = 1; i < argc; i++) {
@@ -35,6 +41,7 @@ static int bench_forward(int argc, char **argv)
         else if (!strcmp(a, "--reps") && v && cli_parse_int(v, 1, 1000, &reps)) i++;
         else if (!strcmp(a, "--batch") && v && cli_parse_int(v, 1, 65536, &x)) { cp.n_batch = (int)x; i++; }
         else if (!strcmp(a, "--kv-type") && v && cli_parse_kv_type(v, &cp.kv_type)) i++;
+        else if (!strcmp(a, "--seqs") && v && cli_parse_int(v, 1, 256, &seqs)) i++;
         else {
             fprintf(stderr, "kvlm bench forward: invalid option '%s'\n" USAGE, a);
             return 2;
@@ -47,6 +54,13 @@ static int bench_forward(int argc, char **argv)
     kvlm_model_get_info(m, &in);
     cp.n_ctx = (int)(prompt + gen);
     cp.prefix_cache = false; /* every repetition must compute its prompt */
+    if (seqs > 1) {
+        /* room for every session (+1 block each for the copy-on-write of a shared tail) */
+        int bs = cp.kv_block_size > 0 ? cp.kv_block_size : 16;
+        uint64_t per_seq = (uint64_t)((prompt + gen) / bs + 2) * (uint64_t)bs;
+        cp.kv_memory_bytes = (uint64_t)seqs * per_seq * kvlm_model_kv_bytes_per_token(m, cp.kv_type);
+        if (cp.n_batch < seqs) cp.n_batch = (int)seqs;
+    }
     kvlm_context *ctx = NULL;
     kvlm_status st = kvlm_context_create(m, &cp, &ctx);
     if (st) {
@@ -55,34 +69,49 @@ static int bench_forward(int argc, char **argv)
         return 1;
     }
     cp = kvlm_context_get_params(ctx);
-    int32_t *toks = malloc((size_t)prompt * sizeof *toks);
-    float *logits = malloc((size_t)in.n_vocab * sizeof *logits);
+    int32_t *toks = malloc((size_t)(prompt * seqs) * sizeof *toks);
+    float *logits = malloc((size_t)in.n_vocab * (size_t)seqs * sizeof *logits);
     double *pp = calloc((size_t)reps, sizeof *pp), *tg = calloc((size_t)reps, sizeof *tg);
+    kvlm_session **ss = calloc((size_t)seqs, sizeof *ss);
+    int32_t *step = malloc((size_t)seqs * sizeof *step);
     int rc = 0;
+    if (!toks || !logits || !pp || !tg || !ss || !step) { fprintf(stderr, "kvlm bench: out of memory\n"); rc = 1; }
     uint32_t rng = 12345;
-    for (long long i = 0; i < prompt; i++) {
+    for (long long i = 0; i < prompt * seqs && !rc; i++) {
         rng = rng * 1664525u + 1013904223u;
         toks[i] = (int32_t)((rng >> 8) % (uint32_t)in.n_vocab);
     }
     for (long long r = -1; r < reps && !rc; r++) {
-        kvlm_session *s = NULL;
-        if ((st = kvlm_session_create(ctx, &s))) { rc = 1; break; }
-        if (!json && r >= 0) fprintf(stderr, "\rbench: repetition %lld/%lld", r + 1, reps);
+        long long ns = 0;
+        st = KVLM_OK;
+        for (; ns < seqs && !st; ns++)
+            st = kvlm_session_create(ctx, &ss[ns]);
+        if (st) { ns--; fprintf(stderr, "kvlm bench: %s\n", kvlm_last_error()); rc = 1; }
+        if (!json && r >= 0 && !rc) fprintf(stderr, "\rbench: repetition %lld/%lld", r + 1, reps);
+        long long np = r < 0 ? (prompt < 16 ? prompt : 16) : prompt;
         double t0 = cli_now();
-        st = kvlm_session_eval(s, toks, r < 0 ? (int)(prompt < 16 ? prompt : 16) : (int)prompt,
-                               KVLM_LOGITS_LAST, logits);
+        for (long long k = 0; k < seqs && !rc && !st; k++)
+            st = kvlm_session_eval(ss[k], toks + k * prompt, (int)np, KVLM_LOGITS_LAST, logits);
         double t1 = cli_now();
-        int32_t tok = toks[0];
-        for (long long g = 0; g < gen && !st && r >= 0; g++) {
-            st = kvlm_session_eval(s, &tok, 1, KVLM_LOGITS_LAST, logits);
-            tok = (int32_t)((tok * 7 + 1) % in.n_vocab);
+        for (long long k = 0; k < seqs; k++)
+            step[k] = toks[k * prompt];
+        for (long long g = 0; g < gen && !st && !rc && r >= 0; g++) {
+            if (seqs == 1)
+                st = kvlm_session_eval(ss[0], step, 1, KVLM_LOGITS_LAST, logits);
+            else
+                st = kvlm_session_eval_batch(ss, step, (int)seqs, logits);
+            for (long long k = 0; k < seqs; k++)
+                step[k] = (int32_t)((step[k] * 7 + 1 + (int32_t)k) % in.n_vocab);
         }
         double t2 = cli_now();
-        kvlm_session_free(s);
-        if (st) { fprintf(stderr, "\nkvlm bench: %s\n", kvlm_last_error()); rc = 1; break; }
-        if (r >= 0) {
-            pp[r] = (double)prompt / (t1 - t0);
-            tg[r] = gen ? (double)gen / (t2 - t1) : 0;
+        for (long long k = 0; k < ns; k++) {
+            kvlm_session_free(ss[k]);
+            ss[k] = NULL;
+        }
+        if (st && !rc) { fprintf(stderr, "\nkvlm bench: %s\n", kvlm_last_error()); rc = 1; }
+        if (!rc && r >= 0) {
+            pp[r] = (double)(prompt * seqs) / (t1 - t0);
+            tg[r] = gen ? (double)(gen * seqs) / (t2 - t1) : 0;
         }
     }
     if (!json && !rc) fprintf(stderr, "\n");
@@ -95,19 +124,24 @@ static int bench_forward(int argc, char **argv)
             printf("{\"model\": ");
             cli_json_string(path);
             printf(", \"architecture\": \"%s\", \"n_params\": %llu, \"weight_bytes\": %llu, \"threads\": %d, "
-                   "\"prompt_tokens\": %lld, \"gen_tokens\": %lld, \"reps\": %lld, \"kv_type\": \"%s\", "
+                   "\"prompt_tokens\": %lld, \"gen_tokens\": %lld, \"seqs\": %lld, \"reps\": %lld, \"kv_type\": \"%s\", "
                    "\"prefill_tokens_per_s\": %.3f, \"decode_tokens_per_s\": %.3f}\n",
                    in.arch_name, (unsigned long long)in.n_params, (unsigned long long)in.weight_bytes,
-                   cp.n_threads, prompt, gen, reps, kvn, ppm, tgm);
+                   cp.n_threads, prompt, gen, seqs, reps, kvn, ppm, tgm);
         } else {
             printf("model %s (%s, %.1f M params, %.1f MiB weights), %d threads, KV %s\n", path, in.arch_name,
                    (double)in.n_params / 1e6, (double)in.weight_bytes / 1048576.0, cp.n_threads, kvn);
             printf("prefill %lld tokens: %8.2f tokens/s   (median of %lld)\n", prompt, ppm, reps);
-            printf("decode  %lld tokens: %8.2f tokens/s\n", gen, tgm);
+            if (seqs > 1)
+                printf("decode  %lld steps x %lld sequences: %8.2f tokens/s (all sequences)\n", gen, seqs, tgm);
+            else
+                printf("decode  %lld tokens: %8.2f tokens/s\n", gen, tgm);
         }
     }
     free(pp);
     free(tg);
+    free(ss);
+    free(step);
     free(toks);
     free(logits);
     kvlm_context_free(ctx);

@@ -3,8 +3,9 @@
  * region at a time.
  *
  * kvlm_threadpool_run(tp, fn, ctx) calls fn(ctx, ith, nth) once for every
- * ith in [0, nth) - the calling thread is ith 0 - and returns when all have
- * finished. Workers spin briefly and then sleep on a condition variable, so
+ * ith in [0, nth) - the calling thread runs ith 0, and also any ith no
+ * worker has started by the time it is free (a descheduled worker does not
+ * hold the region up) - and returns when all have finished. Workers spin briefly and then sleep on a condition variable, so
  * back-to-back regions (one per matmul) are cheap and an idle pool costs no
  * CPU. Only one thread may call kvlm_threadpool_run on a pool at a time.
  *

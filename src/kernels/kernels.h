@@ -94,6 +94,29 @@ typedef struct kvlm_kernel_ops {
     void (*vec_dot4x2)(kvlm_dtype wt, int64_t n, const void *w, size_t w_stride,
                        const void *x, size_t x_stride, float out[8]);
 
+    /* Packed weight panels for batched matmul (all three NULL, or all set).
+     * panel_row_bytes(wt, n): bytes per packed row (a multiple of 64), 0 if
+     * wt has no panel form (F32 weights are used in place: 0 too, but
+     * panel_dot accepts them with ps = the weights' row stride).
+     * panel_pack: packs `rows` weight rows (ws bytes apart) into panel.
+     * panel_dot: y[c*ldy + r] = vec_dot(wt, n, weight row r, x row c) for
+     * r < rows, c < m, bit for bit, reading the weight rows from the panel
+     * (ps bytes apart) and x rows (act_type, xs bytes apart). */
+    size_t (*panel_row_bytes)(kvlm_dtype wt, int64_t n);
+    void (*panel_pack)(kvlm_dtype wt, int64_t n, const void *w, size_t ws, int rows, void *panel);
+    void (*panel_dot)(kvlm_dtype wt, int64_t n, const void *panel, size_t ps, int rows,
+                      const void *x, size_t xs, int64_t m, float *y, int64_t ldy);
+
+    /* Attention over nr consecutive KV rows (stride bytes apart), bit for
+     * bit equal to the one-row kernels: dot_rows sets out[j] =
+     * vec_dot(t, n, rows + j*stride, x); mad_rows does vec_mad(t, n,
+     * rows + j*stride, a[j], y) for j = 0..nr-1 in that order. t is a KV
+     * type (F32, F16, BF16, Q8_0); x is in traits(t)->act_type. */
+    void (*dot_rows)(kvlm_dtype t, int64_t n, const void *rows, size_t stride, int nr,
+                     const void *x, float *out);
+    void (*mad_rows)(kvlm_dtype t, int64_t n, const void *rows, size_t stride, int nr,
+                     const float *a, float *y);
+
     /* y[0..n) += a * dequant(v) for a row v of type t (F32, F16, BF16, Q8_0):
      * attention's V accumulation. */
     void (*vec_mad)(kvlm_dtype t, int64_t n, const void *v, float a, float *y);

@@ -5,22 +5,36 @@
  * (skipped for F32 activations: vec_dot reads X directly, which is what
  * quantize_row(F32) would copy); threads split the rows. (2) threads split
  * the output columns (or, when there are few columns and many rows, the
- * rows) into contiguous static ranges; inside its range a thread walks tiles
+ * rows) - columns in chunks each thread claims from a shared counter, rows
+ * in contiguous static ranges; inside its range a thread walks tiles
  * of about TILE_BYTES of weight rows (a multiple of 4 rows, 4..64) x all its
  * X rows, so a weight tile stays in L2 and each X row in L1 while it is used
  * against the whole tile (4 weight rows at a time through vec_dot4).
+ *
+ * Batched path (m >= PANEL_MIN_ROWS and the kernel table has panels for the
+ * weight type): inside its column range a thread packs tiles of about
+ * PANEL_BYTES of weight rows once (ops->panel_pack: f16 -> f32, Q4_0/Q5_0
+ * nibbles -> int8, |w| precomputed, scales as f32) into its own panel
+ * buffer and runs ops->panel_dot over all m X rows against the tile; F32
+ * weights are read in place. panel_dot is documented to give vec_dot's bits
+ * for every element, so the choice of path is invisible in Y.
  *
  * Invariant (the bit-exactness contract): every Y element is computed by
  * ops->vec_dot(w_row, xq_row) - or ops->vec_dot4 / vec_dot4x2, documented
  * to give the same bits per element - plus bias in one float add. No reduction
  * is ever split, so Y does not depend on m, tiling or the thread count.
  */
+#include <stdatomic.h>
+#include <stdlib.h>
+
 #include "core/threadpool.h"
 #include "kernels/kernels.h"
 
 #define TILE_BYTES (96 * 1024) /* weight tile kept in L2 while X rows stream past */
 #define TILE_COLS 16              /* only used to decide when to split rows instead */
 #define SCRATCH_ALIGN 64
+#define PANEL_MIN_ROWS 4          /* fewer X rows: dot products straight from the weights */
+#define PANEL_BYTES (160 * 1024)  /* packed weight tile kept in L2 */
 
 static size_t act_stride(const kvlm_weight *w)
 {
@@ -49,6 +63,13 @@ typedef struct mm_ctx {
     float *y;                 /* [m][ldy] */
     int64_t ldy;
     bool split_rows;
+    bool panel;               /* batched path (see the header comment) */
+    uint8_t *panels;          /* per thread panel_stride bytes; NULL: F32 in place */
+    size_t panel_stride, ps;  /* ps: bytes per packed row */
+    int64_t panel_rows;       /* weight rows per tile */
+    int64_t chunk_cols;       /* columns per dynamically claimed chunk (multiple of 4) */
+    long n_chunks;
+    atomic_long next_chunk;   /* next unclaimed chunk */
 } mm_ctx;
 
 static void quantize_task(void *arg, int ith, int nth)
@@ -116,22 +137,58 @@ static void mm_block(const mm_ctx *c, int64_t r0, int64_t r1, int64_t c0, int64_
     }
 }
 
+/* Y[r0..r1)[c0..c1) through packed panels (thread ith's buffer) */
+static void panel_block(const mm_ctx *c, int ith, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
+{
+    const kvlm_weight *w = c->w;
+    const kvlm_kernel_ops *ops = c->ops;
+    const uint8_t *wd = w->data;
+    uint8_t *buf = c->panels ? c->panels + (size_t)ith * c->panel_stride : NULL;
+    for (int64_t t0 = c0; t0 < c1; t0 += c->panel_rows) {
+        int rows = (int)(t0 + c->panel_rows < c1 ? c->panel_rows : c1 - t0);
+        const uint8_t *wt = wd + (size_t)t0 * w->row_bytes;
+        const void *p = wt;
+        size_t ps = w->row_bytes;
+        if (buf) {
+            ops->panel_pack(w->type, w->n_in, wt, w->row_bytes, rows, buf);
+            p = buf;
+            ps = c->ps;
+        }
+        float *y = c->y + r0 * c->ldy + t0;
+        ops->panel_dot(w->type, w->n_in, p, ps, rows, c->xq + (size_t)r0 * c->xq_stride, c->xq_stride,
+                       r1 - r0, y, c->ldy);
+        if (c->bias)
+            for (int64_t r = 0; r < r1 - r0; r++)
+                for (int k = 0; k < rows; k++)
+                    y[r * c->ldy + k] += c->bias[t0 + k];
+    }
+}
+
 static void dot_task(void *arg, int ith, int nth)
 {
     mm_ctx *c = arg;
     long lo, hi;
     if (c->split_rows) {
         kvlm_split((long)c->m, ith, nth, &lo, &hi);
-        mm_block(c, lo, hi, 0, c->w->n_out);
+        if (c->panel)
+            panel_block(c, ith, lo, hi, 0, c->w->n_out);
+        else
+            mm_block(c, lo, hi, 0, c->w->n_out);
     } else {
-        /* split in groups of 4 columns so vec_dot4 tiles stay whole */
-        long groups = (long)((c->w->n_out + 3) / 4);
-        kvlm_split(groups, ith, nth, &lo, &hi);
-        int64_t c0 = (int64_t)lo * 4, c1 = (int64_t)hi * 4;
-        if (c1 > c->w->n_out)
-            c1 = c->w->n_out;
-        if (c0 < c1)
-            mm_block(c, 0, c->m, c0, c1);
+        /* columns in chunks claimed one at a time: a thread that is
+         * descheduled (the machine is shared) holds up at most one chunk */
+        for (;;) {
+            long k = atomic_fetch_add_explicit(&c->next_chunk, 1, memory_order_relaxed);
+            if (k >= c->n_chunks)
+                break;
+            int64_t c0 = (int64_t)k * c->chunk_cols, c1 = c0 + c->chunk_cols;
+            if (c1 > c->w->n_out)
+                c1 = c->w->n_out;
+            if (c->panel)
+                panel_block(c, ith, 0, c->m, c0, c1);
+            else
+                mm_block(c, 0, c->m, c0, c1);
+        }
     }
 }
 
@@ -159,5 +216,28 @@ void kvlm_matmul(struct kvlm_threadpool *tp, const kvlm_kernel_ops *ops,
         kvlm_threadpool_run(m > 1 ? tp : NULL, quantize_task, &c);
     }
     c.split_rows = m >= nth && w->n_out < (int64_t)TILE_COLS * nth;
+    if (m >= PANEL_MIN_ROWS && ops->panel_dot) {
+        size_t ps = w->type == KVLM_DTYPE_F32 ? w->row_bytes : ops->panel_row_bytes(w->type, w->n_in);
+        if (ps > 0) {
+            int64_t rows = (int64_t)(PANEL_BYTES / ps) / 4 * 4;
+            c.panel_rows = rows < 4 ? 4 : rows > 256 ? 256 : rows;
+            c.ps = ps;
+            c.panel = true;
+            if (w->type != KVLM_DTYPE_F32) {
+                c.panel_stride = ps * (size_t)c.panel_rows;
+                c.panels = aligned_alloc(SCRATCH_ALIGN, c.panel_stride * (size_t)nth);
+                c.panel = c.panels != NULL; /* out of memory: the unpacked path */
+            }
+        }
+    }
+    /* about 8 chunks per thread (whole panel tiles on the panel path) */
+    int64_t cc = (w->n_out + 8 * nth - 1) / (8 * nth);
+    cc = (cc + 3) / 4 * 4;
+    if (c.panel)
+        cc = c.panel_rows;
+    c.chunk_cols = cc < 4 ? 4 : cc;
+    c.n_chunks = (long)((w->n_out + c.chunk_cols - 1) / c.chunk_cols);
+    atomic_init(&c.next_chunk, 0);
     kvlm_threadpool_run(tp, dot_task, &c);
+    free(c.panels);
 }

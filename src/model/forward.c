@@ -10,9 +10,11 @@
  *     position order: scores via vec_dot, one max, exp, one running sum,
  *     then V rows accumulated with vec_mad in position order. Nothing
  *     depends on how many tokens the batch holds or which thread runs it;
- *   - work is split between threads by whole rows / (token, head) items.
+ *   - work is split between threads by whole rows / (token, KV head) items;
+ *     which thread runs an item never matters (scratch is per thread).
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core/status.h"
@@ -118,50 +120,95 @@ typedef struct attn_task {
     const float *q;
     float *out;
     int64_t ldq, ldo;
+    atomic_long next;         /* next unclaimed (token, KV head) item */
 } attn_task;
 
+/* ops->dot_rows / mad_rows over rows of one block, or the one-row kernels */
+static void dot_seg(const kvlm_kernel_ops *ops, kvlm_dtype kt, int hd, const uint8_t *rows, size_t stride,
+                    int nr, const void *x, float *out)
+{
+    if (ops->dot_rows) {
+        ops->dot_rows(kt, hd, rows, stride, nr, x, out);
+        return;
+    }
+    for (int j = 0; j < nr; j++)
+        out[j] = ops->vec_dot(kt, hd, rows + (size_t)j * stride, x);
+}
+
+static void mad_seg(const kvlm_kernel_ops *ops, kvlm_dtype kt, int hd, const uint8_t *rows, size_t stride,
+                    int nr, const float *a, float *y)
+{
+    if (ops->mad_rows) {
+        ops->mad_rows(kt, hd, rows, stride, nr, a, y);
+        return;
+    }
+    for (int j = 0; j < nr; j++)
+        ops->vec_mad(kt, hd, rows + (size_t)j * stride, a[j], y);
+}
+
+/* Items are (token i, KV head g), claimed one at a time from t->next (the
+ * cost of an item grows with its position, so a static split would leave
+ * one thread with most of a causal prefill); the group's query heads run
+ * back to back while that head's K/V rows are in cache. Within a KV block
+ * the rows of one head are consecutive, so scores and V accumulation go
+ * block segment by block segment through dot_rows / mad_rows, which give
+ * the bits of vec_dot / vec_mad per row. */
 static void attn_fn(void *arg, int ith, int nth)
 {
+    (void)nth;
     attn_task *t = arg;
     kvlm_context *ctx = t->ctx;
     const kvlm_block_pool *p = ctx->pool;
     const kvlm_kernel_ops *ops = ctx->ops;
     const kvlm_model *m = ctx->model;
-    int hd = m->info.head_dim, nh = m->info.n_heads, group = nh / m->info.n_kv_heads;
+    int hd = m->info.head_dim, nh = m->info.n_heads, nkv = m->info.n_kv_heads, group = nh / nkv;
     int bs = p->block_size;
     kvlm_dtype kt = p->kv_type;
     kvlm_dtype act = kvlm_dtype_traits_get(kt)->act_type;
     float *scores = ctx->ts[ith].scores;
     void *qact = ctx->ts[ith].qact;
     float scale = 1.0f / sqrtf((float)hd);
-    long lo, hi;
-    kvlm_split((long)t->b->n * nh, ith, nth, &lo, &hi);
-    for (long it = lo; it < hi; it++) {
-        int i = (int)(it / nh), h = (int)(it % nh), kvh = h / group;
+    long n_items = (long)t->b->n * nkv;
+    for (;;) {
+        long it = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed);
+        if (it >= n_items)
+            break;
+        int i = (int)(it / nkv), kvh = (int)(it % nkv);
         int pos = t->b->pos[i];
         const int32_t *table = t->b->tables[i];
         int start = 0;
         if (m->sliding_window > 0 && pos >= m->sliding_window) start = pos - m->sliding_window + 1;
-        ops->quantize_row(act, t->q + i * t->ldq + h * hd, qact, hd);
-        float mx = -INFINITY;
-        for (int j = start; j <= pos; j++) {
-            const uint8_t *krow = kvlm_kv_row(p, table[j / bs], t->l, 0, kvh, j % bs);
-            float s = ops->vec_dot(kt, hd, krow, qact) * scale;
-            scores[j] = s;
-            if (s > mx) mx = s;
-        }
-        float sum = 0.0f;
-        for (int j = start; j <= pos; j++) {
-            float e = expf(scores[j] - mx);
-            scores[j] = e;
-            sum += e;
-        }
-        float *o = t->out + i * t->ldo + h * hd;
-        memset(o, 0, (size_t)hd * sizeof(float));
-        float inv = 1.0f / sum;
-        for (int j = start; j <= pos; j++) {
-            const uint8_t *vrow = kvlm_kv_row(p, table[j / bs], t->l, 1, kvh, j % bs);
-            ops->vec_mad(kt, hd, vrow, scores[j] * inv, o);
+        for (int h = kvh * group; h < (kvh + 1) * group; h++) {
+            ops->quantize_row(act, t->q + i * t->ldq + h * hd, qact, hd);
+            for (int j = start; j <= pos;) {
+                int slot = j % bs, nr = bs - slot < pos + 1 - j ? bs - slot : pos + 1 - j;
+                dot_seg(ops, kt, hd, kvlm_kv_row(p, table[j / bs], t->l, 0, kvh, slot), p->row_bytes, nr,
+                        qact, scores + j);
+                j += nr;
+            }
+            float mx = -INFINITY;
+            for (int j = start; j <= pos; j++) {
+                float s = scores[j] * scale;
+                scores[j] = s;
+                if (s > mx) mx = s;
+            }
+            float sum = 0.0f;
+            for (int j = start; j <= pos; j++) {
+                float e = expf(scores[j] - mx);
+                scores[j] = e;
+                sum += e;
+            }
+            float *o = t->out + i * t->ldo + h * hd;
+            memset(o, 0, (size_t)hd * sizeof(float));
+            float inv = 1.0f / sum;
+            for (int j = start; j <= pos; j++)
+                scores[j] *= inv;
+            for (int j = start; j <= pos;) {
+                int slot = j % bs, nr = bs - slot < pos + 1 - j ? bs - slot : pos + 1 - j;
+                mad_seg(ops, kt, hd, kvlm_kv_row(p, table[j / bs], t->l, 1, kvh, slot), p->row_bytes, nr,
+                        scores + j, o);
+                j += nr;
+            }
         }
     }
 }
@@ -169,7 +216,8 @@ static void attn_fn(void *arg, int ith, int nth)
 void kvlm_fwd_attention(kvlm_context *ctx, const kvlm_fwd_batch *b, int l, const float *q,
                         int64_t ldq, float *out, int64_t ldo)
 {
-    attn_task t = {ctx, b, l, q, out, ldq, ldo};
+    attn_task t = {.ctx = ctx, .b = b, .l = l, .q = q, .out = out, .ldq = ldq, .ldo = ldo};
+    atomic_init(&t.next, 0);
     kvlm_threadpool_run(ctx->tp, attn_fn, &t);
 }
 

@@ -13,7 +13,11 @@
  *     activation within the activation quantization error;
  *   - vec_dot4 and vec_dot4x2 bit-identical to vec_dot; vec_mad and row ops vs reference;
  *   - kvlm_matmul: every element equals vec_dot (+bias) bit for bit, for
- *     m = 37 at once vs each row alone, and with 1, 2 and 3 threads.
+ *     m = 37 at once vs each row alone, and with 1, 2 and 3 threads;
+ *   - panel_pack + panel_dot (the batched path): every element of every
+ *     rows x m shape (1..9 x 1..9, n with a float tail) equals vec_dot;
+ *   - dot_rows / mad_rows (attention over KV rows) equal vec_dot / a
+ *     sequence of vec_mad bit for bit, for 1..19 rows and several n.
  */
 #include <math.h>
 #include <stdint.h>
@@ -420,6 +424,98 @@ static void test_vec_mad_and_ops(void)
     }
 }
 
+/* ---- packed panels ---------------------------------------------------------- */
+
+static void test_panels(void)
+{
+    for (int k = 0; k < n_isas; k++) {
+        const kvlm_kernel_ops *o = isas[k];
+        if (!o->panel_dot)
+            continue;
+        for (int ti = 0; ti < N_WTYPES; ti++) {
+            kvlm_dtype t = WEIGHT_TYPES[ti];
+            const kvlm_dtype_traits *tr = kvlm_dtype_traits_get(t);
+            int64_t n = tr->block_elems == 1 ? 101 : tr->block_elems == 32 ? 160 : 512;
+            size_t ps = t == KVLM_DTYPE_F32 ? kvlm_dtype_row_bytes(t, n) : o->panel_row_bytes(t, n);
+            if (ps == 0)
+                continue;
+            enum { MAXR = 9, MAXM = 9 };
+            size_t wb = kvlm_dtype_row_bytes(t, n), xb = kvlm_dtype_row_bytes(tr->act_type, n);
+            uint8_t *w = xaligned(wb * MAXR), *x = xaligned(xb * MAXM), *panel = xaligned(ps * MAXR);
+            float *xf = malloc((size_t)n * 4), y[MAXM * MAXR];
+            for (int r = 0; r < MAXR; r++)
+                random_row(t, w + r * wb, n);
+            for (int c = 0; c < MAXM; c++) {
+                for (int64_t i = 0; i < n; i++)
+                    xf[i] = frand();
+                o->quantize_row(tr->act_type, xf, x + c * xb, n);
+            }
+            int bad = 0;
+            for (int rows = 1; rows <= MAXR; rows++) {
+                const void *p = w;
+                if (t != KVLM_DTYPE_F32) {
+                    o->panel_pack(t, n, w, wb, rows, panel);
+                    p = panel;
+                }
+                for (int m = 1; m <= MAXM; m++) {
+                    memset(y, 0xFF, sizeof y);
+                    o->panel_dot(t, n, p, t == KVLM_DTYPE_F32 ? wb : ps, rows, x, xb, m, y, MAXR);
+                    for (int c = 0; c < m; c++)
+                        for (int r = 0; r < rows; r++)
+                            bad += fbits(y[c * MAXR + r]) != fbits(o->vec_dot(t, n, w + r * wb, x + c * xb));
+                }
+            }
+            CHECK(bad == 0, "%s panel_dot %s: %d elements differ from vec_dot", o->name, tr->name, bad);
+            free(w); free(x); free(panel); free(xf);
+        }
+    }
+}
+
+/* ---- attention row kernels ------------------------------------------------- */
+
+static void test_attn_rows(void)
+{
+    static const kvlm_dtype kv_types[] = {KVLM_DTYPE_F32, KVLM_DTYPE_F16, KVLM_DTYPE_BF16, KVLM_DTYPE_Q8_0};
+    static const int64_t ns[] = {32, 64, 96, 128};
+    for (int k = 0; k < n_isas; k++) {
+        const kvlm_kernel_ops *o = isas[k];
+        if (!o->dot_rows || !o->mad_rows)
+            continue;
+        for (int ti = 0; ti < 4; ti++)
+        for (int ni = 0; ni < 4; ni++) {
+            kvlm_dtype t = kv_types[ti];
+            int64_t n = ns[ni];
+            const kvlm_dtype_traits *tr = kvlm_dtype_traits_get(t);
+            size_t rb = kvlm_dtype_row_bytes(t, n) + 6; /* odd stride: rows not aligned */
+            enum { NR = 19 };
+            uint8_t *rows = xaligned(rb * NR), *x = xaligned(kvlm_dtype_row_bytes(tr->act_type, n));
+            float *xf = malloc((size_t)n * 4), *y1 = malloc((size_t)n * 4), *y2 = malloc((size_t)n * 4);
+            float a[NR], out[NR];
+            for (int j = 0; j < NR; j++) {
+                random_row(t, rows + j * rb, n);
+                a[j] = frand();
+            }
+            for (int64_t i = 0; i < n; i++)
+                xf[i] = frand();
+            o->quantize_row(tr->act_type, xf, x, n);
+            int bad = 0;
+            for (int nr = 1; nr <= NR; nr++) {
+                o->dot_rows(t, n, rows, rb, nr, x, out);
+                for (int j = 0; j < nr; j++)
+                    bad += fbits(out[j]) != fbits(o->vec_dot(t, n, rows + j * rb, x));
+                for (int64_t i = 0; i < n; i++)
+                    y1[i] = y2[i] = xf[i];
+                o->mad_rows(t, n, rows, rb, nr, a, y1);
+                for (int j = 0; j < nr; j++)
+                    o->vec_mad(t, n, rows + j * rb, a[j], y2);
+                bad += memcmp(y1, y2, (size_t)n * 4) != 0;
+            }
+            CHECK(bad == 0, "%s dot_rows/mad_rows %s n=%lld: %d mismatches", o->name, tr->name, (long long)n, bad);
+            free(rows); free(x); free(xf); free(y1); free(y2);
+        }
+    }
+}
+
 /* ---- matmul ---------------------------------------------------------------- */
 
 static void test_matmul(void)
@@ -508,6 +604,8 @@ int main(void)
     test_dequantize_oracle();
     test_vec_dot();
     test_vec_mad_and_ops();
+    test_panels();
+    test_attn_rows();
     test_matmul();
     TEST_MAIN_END("test_kernels");
 }

@@ -13,8 +13,10 @@
  * Everything here is static. Reduction orders (fixed for the ISA):
  *   F32/F16/BF16: one 8-lane FMA accumulator over chunks of 8 elements,
  *     hsum8 in a fixed tree, then the tail left to right with scalar FMA.
- *   Q8_0/Q4_0: exact int32 lanes per block, then a per-lane FMA of
- *     (d_w*d_x) into one 8-lane accumulator; hsum8 at the end.
+ *   Q8_0/Q4_0: exact int32 lanes per block (each lane: 4 products), then a
+ *     per-lane FMA of (d_w*d_x) into one 8-lane accumulator; hsum8 at the
+ *     end. How a lane's integer is formed (sign trick, or Q4_0's unsigned
+ *     nibbles minus 8 * the lane's x sum) does not matter: it is exact.
  *   K-quants: exact int32 per super-block (identical to the reference's
  *     isum/imin), combined in float exactly as the reference does.
  * dequantize_row and quantize_row give the reference's bits for every type.
@@ -81,7 +83,7 @@ ALWAYS_INLINE float load1(kvlm_dtype t, const uint8_t *w, int64_t i)
 ALWAYS_INLINE void dotf_rows(const int R, const int C, kvlm_dtype t, int64_t n, const uint8_t *w,
                              size_t ws, const uint8_t *x, size_t xs, float *out)
 {
-    __m256 acc[4][2];
+    __m256 acc[4][3];
     UNROLL
     for (int r = 0; r < R; r++)
         UNROLL
@@ -89,7 +91,7 @@ ALWAYS_INLINE void dotf_rows(const int R, const int C, kvlm_dtype t, int64_t n, 
             acc[r][c] = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        __m256 xv[2];
+        __m256 xv[3];
         UNROLL
         for (int c = 0; c < C; c++)
             xv[c] = _mm256_loadu_ps((const float *)(const void *)(x + c * xs) + i);
@@ -163,17 +165,32 @@ ALWAYS_INLINE void dotq_rows(const int R, const int C, int kind, int64_t nb, con
         for (int c = 0; c < C; c++)
             acc[r][c] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        __m256i xq[2];
+        __m256i xq[2], x8[2];
         float dx[2];
         UNROLL
         for (int c = 0; c < C; c++) {
             const uint8_t *xb = x + c * xs + i * KVLM_Q8_0_BYTES;
             xq[c] = ld256(xb + 2);
             dx[c] = f16s(xb);
+            if (kind == QK_Q4_0) /* 8 * (sum of x over each lane's 4 elements), exact */
+                x8[c] = dot4(_mm256_set1_epi8(8), xq[c]);
         }
         UNROLL
         for (int r = 0; r < R; r++) {
             const uint8_t *wb = w + r * ws + i * wbytes;
+            if (kind == QK_Q4_0) {
+                /* unsigned nibbles straight into the u8 operand: sum nib*x - 8*sum x
+                 * = sum (nib-8)*x, the same exact int32 per lane as the sign trick */
+                __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(wb + 2));
+                __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), _mm256_set1_epi8(0x0F));
+                float dw = f16s(wb);
+                UNROLL
+                for (int c = 0; c < C; c++) {
+                    __m256 p = _mm256_cvtepi32_ps(_mm256_sub_epi32(dot4(nib, xq[c]), x8[c]));
+                    acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx[c]), p, acc[r][c]);
+                }
+                continue;
+            }
             __m256i wq = q32_unpack(kind, wb);
             __m256i wabs = _mm256_sign_epi8(wq, wq); /* |w| as u8 (-128 -> 128) */
             float dw = f16s(wb);
@@ -386,6 +403,159 @@ static void simd_vec_dot4x2(kvlm_dtype wt, int64_t n, const void *w, size_t ws, 
                             size_t xs, float out[8])
 {
     dot_rows(4, 2, wt, n, w, ws, x, xs, out);
+}
+
+/* ---- packed weight panels for batched matmul (kvlm_kernel_ops.panel_*) ------
+ *
+ * A panel holds a few weight rows in a form the batched kernels read without
+ * unpacking again for every activation row; it is built once per tile and then
+ * used against all m activation rows. Per-row layout (row stride
+ * simd_panel_row_bytes):
+ *   F16/BF16: n f32, the exact conversion of the weights (F32 weights are used
+ *             in place, never packed);
+ *   Q8_0/Q4_0/Q5_0: nb blocks of 32 B w as s8, then nb f32 block scales d_w
+ *             (the exact f16 -> f32 value). |w| is recomputed per use: storing
+ *             it doubled the panel and L2 traffic bounded the kernel.
+ * Invariant: every (weight row, activation row) element goes through the
+ * instruction sequence of dot_rows(1, 1, ...) = vec_dot on the same values:
+ * float types one 8-lane FMA chain + hsum8 + scalar tail (f16/bf16 -> f32 is
+ * exact, so FMA on the converted panel is FMA on the same numbers); Q*_0 the
+ * same exact int32 lanes, converted, times the float product d_w*d_x
+ * (computed as a vector multiply of the same two floats: same bits), FMA'd
+ * into one 8-lane accumulator per block in block order, hsum8 at the end. */
+
+static size_t simd_panel_row_bytes(kvlm_dtype wt, int64_t n)
+{
+    size_t b;
+    switch (wt) {
+    case KVLM_DTYPE_F16:
+    case KVLM_DTYPE_BF16: b = (size_t)n * 4; break;
+    case KVLM_DTYPE_Q8_0:
+    case KVLM_DTYPE_Q4_0:
+    case KVLM_DTYPE_Q5_0: b = (size_t)(n / 32) * 36; break;
+    default: return 0;
+    }
+    return (b + 63) / 64 * 64;
+}
+
+static void simd_panel_pack(kvlm_dtype wt, int64_t n, const void *w, size_t ws, int rows, void *panel)
+{
+    size_t ps = simd_panel_row_bytes(wt, n);
+    for (int r = 0; r < rows; r++) {
+        const uint8_t *wr = (const uint8_t *)w + (size_t)r * ws;
+        uint8_t *pr = (uint8_t *)panel + (size_t)r * ps;
+        if (wt == KVLM_DTYPE_F16 || wt == KVLM_DTYPE_BF16) {
+            int64_t i = 0;
+            for (; i + 8 <= n; i += 8)
+                _mm256_storeu_ps((float *)(void *)pr + i, load8(wt, wr, i));
+            for (; i < n; i++)
+                ((float *)(void *)pr)[i] = load1(wt, wr, i);
+            continue;
+        }
+        int kind = wt == KVLM_DTYPE_Q4_0 ? QK_Q4_0 : wt == KVLM_DTYPE_Q5_0 ? QK_Q5_0 : QK_Q8_0;
+        size_t bb = kind == QK_Q4_0 ? KVLM_Q4_0_BYTES : kind == QK_Q5_0 ? KVLM_Q5_0_BYTES : KVLM_Q8_0_BYTES;
+        int64_t nb = n / 32;
+        float *sc = (float *)(void *)(pr + nb * 32);
+        for (int64_t i = 0; i < nb; i++) {
+            const uint8_t *wb = wr + i * bb;
+            _mm256_storeu_si256((__m256i *)(void *)(pr + 32 * i), q32_unpack(kind, wb));
+            sc[i] = f16s(wb);
+        }
+    }
+}
+
+/* Q*_0 panel rows (R of them, ps apart) x C Q8_0 activation rows: out[c*R + r] */
+ALWAYS_INLINE void pdotq_rows(const int R, const int C, int64_t nb, const uint8_t *p, size_t ps,
+                              const uint8_t *x, size_t xs, float *out)
+{
+    __m256 acc[4][2];
+    UNROLL
+    for (int r = 0; r < R; r++)
+        UNROLL
+        for (int c = 0; c < C; c++)
+            acc[r][c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i xq[2];
+        __m256 dx[2];
+        UNROLL
+        for (int c = 0; c < C; c++) {
+            const uint8_t *xb = x + c * xs + i * KVLM_Q8_0_BYTES;
+            xq[c] = ld256(xb + 2);
+            dx[c] = _mm256_set1_ps(f16s(xb));
+        }
+        UNROLL
+        for (int r = 0; r < R; r++) {
+            __m256i wq = ld256(p + r * ps + 32 * i);
+            __m256i wabs = _mm256_sign_epi8(wq, wq);
+            __m256 dw = _mm256_broadcast_ss((const float *)(const void *)(p + r * ps + nb * 32) + i);
+            UNROLL
+            for (int c = 0; c < C; c++) {
+                __m256 q = _mm256_cvtepi32_ps(dot4(wabs, _mm256_sign_epi8(xq[c], wq)));
+                acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dx[c]), q, acc[r][c]);
+            }
+        }
+    }
+    UNROLL
+    for (int r = 0; r < R; r++)
+        UNROLL
+        for (int c = 0; c < C; c++)
+            out[c * R + r] = hsum8(acc[r][c]);
+}
+
+ALWAYS_INLINE void panel_tile(const int R, const int C, bool isq, int64_t n, const uint8_t *p, size_t ps,
+                              const uint8_t *x, size_t xs, float *y, int64_t ldy)
+{
+    float out[12];
+    if (isq)
+        pdotq_rows(R, C, n / 32, p, ps, x, xs, out);
+    else
+        dotf_rows(R, C, KVLM_DTYPE_F32, n, p, ps, x, xs, out);
+    UNROLL
+    for (int c = 0; c < C; c++)
+        UNROLL
+        for (int r = 0; r < R; r++)
+            y[c * ldy + r] = out[c * R + r];
+}
+
+/* y[c*ldy + r] = vec_dot(weight row r, x row c) for r < rows, c < m, from a
+ * panel (ps bytes per row; for F32 weights the weight rows themselves). */
+static void simd_panel_dot(kvlm_dtype wt, int64_t n, const void *panel, size_t ps, int rows,
+                           const void *x, size_t xs, int64_t m, float *y, int64_t ldy)
+{
+    const uint8_t *p = panel, *xb = x;
+    if (wt == KVLM_DTYPE_Q8_0 || wt == KVLM_DTYPE_Q4_0 || wt == KVLM_DTYPE_Q5_0) {
+        int64_t c = 0;
+        for (; c + 2 <= m; c += 2) {
+            int r = 0;
+            for (; r + 4 <= rows; r += 4)
+                panel_tile(4, 2, true, n, p + r * ps, ps, xb + c * xs, xs, y + c * ldy + r, ldy);
+            for (; r < rows; r++)
+                panel_tile(1, 2, true, n, p + r * ps, ps, xb + c * xs, xs, y + c * ldy + r, ldy);
+        }
+        for (; c < m; c++) {
+            int r = 0;
+            for (; r + 4 <= rows; r += 4)
+                panel_tile(4, 1, true, n, p + r * ps, ps, xb + c * xs, xs, y + c * ldy + r, ldy);
+            for (; r < rows; r++)
+                panel_tile(1, 1, true, n, p + r * ps, ps, xb + c * xs, xs, y + c * ldy + r, ldy);
+        }
+        return;
+    }
+    int64_t c = 0;
+    for (; c + 3 <= m; c += 3) {
+        int r = 0;
+        for (; r + 4 <= rows; r += 4)
+            panel_tile(4, 3, false, n, p + r * ps, ps, xb + c * xs, xs, y + c * ldy + r, ldy);
+        for (; r < rows; r++)
+            panel_tile(1, 3, false, n, p + r * ps, ps, xb + c * xs, xs, y + c * ldy + r, ldy);
+    }
+    for (; c < m; c++) {
+        int r = 0;
+        for (; r + 4 <= rows; r += 4)
+            panel_tile(4, 1, false, n, p + r * ps, ps, xb + c * xs, xs, y + c * ldy + r, ldy);
+        for (; r < rows; r++)
+            panel_tile(1, 1, false, n, p + r * ps, ps, xb + c * xs, xs, y + c * ldy + r, ldy);
+    }
 }
 
 /* ---- quantize_row (bit-identical to the reference) -------------------------- */
@@ -620,6 +790,91 @@ static void simd_vec_mad(kvlm_dtype t, int64_t n, const void *v, float a, float 
     }
 }
 
+/* ---- attention over consecutive KV rows -------------------------------------
+ * dot_rows for float KV types, 8 rows at a time: 8 accumulators run the
+ * exact FMA chain of dotf_rows(1, 1) and are then reduced together by a
+ * transpose whose per-row tree is hsum8's: ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))
+ * (IEEE addition is commutative, so operand order inside a pair does not
+ * matter). Rows past a multiple of 8 and n % 8 != 0 use dot_rows(1, 1)
+ * itself. mad_rows keeps up to 32 floats of y in registers across the rows;
+ * each element still gets fma(a[j], v_j, y) for j in order, as vec_mad. */
+
+ALWAYS_INLINE __m256 hsum8x8(const __m256 v[8])
+{
+    __m256 s[4];
+    for (int k = 0; k < 4; k++) /* rows k and k+4: lanes l0+l4 .. l3+l7 of each */
+        s[k] = _mm256_add_ps(_mm256_permute2f128_ps(v[k], v[k + 4], 0x20),
+                             _mm256_permute2f128_ps(v[k], v[k + 4], 0x31));
+    /* s[k] = [r_k: a0 a1 a2 a3 | r_k+4: a0 a1 a2 a3] with a_i = l_i + l_i+4 */
+    __m256 t01 = _mm256_add_ps(_mm256_unpacklo_ps(s[0], s[1]), _mm256_unpackhi_ps(s[0], s[1]));
+    __m256 t23 = _mm256_add_ps(_mm256_unpacklo_ps(s[2], s[3]), _mm256_unpackhi_ps(s[2], s[3]));
+    /* t01 = [r0: a0+a2, r1: a0+a2, r0: a1+a3, r1: a1+a3 | rows 4, 5 likewise] */
+    __m256 lo = _mm256_shuffle_ps(t01, t23, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 hi = _mm256_shuffle_ps(t01, t23, _MM_SHUFFLE(3, 2, 3, 2));
+    return _mm256_add_ps(lo, hi); /* [r0 r1 r2 r3 | r4 r5 r6 r7] */
+}
+
+static void simd_dot_rows(kvlm_dtype t, int64_t n, const void *rows, size_t stride, int nr,
+                          const void *x, float *out)
+{
+    const uint8_t *r = rows;
+    int j = 0;
+    if ((t == KVLM_DTYPE_F32 || t == KVLM_DTYPE_F16 || t == KVLM_DTYPE_BF16) && n % 8 == 0) {
+        const float *xf = x;
+        for (; j + 8 <= nr; j += 8) {
+            __m256 acc[8];
+            UNROLL
+            for (int k = 0; k < 8; k++)
+                acc[k] = _mm256_setzero_ps();
+            for (int64_t i = 0; i < n; i += 8) {
+                __m256 xv = _mm256_loadu_ps(xf + i);
+                UNROLL
+                for (int k = 0; k < 8; k++)
+                    acc[k] = _mm256_fmadd_ps(load8(t, r + (size_t)(j + k) * stride, i), xv, acc[k]);
+            }
+            _mm256_storeu_ps(out + j, hsum8x8(acc));
+        }
+    }
+    for (; j < nr; j++)
+        out[j] = simd_vec_dot(t, n, r + (size_t)j * stride, x);
+}
+
+static void simd_mad_rows(kvlm_dtype t, int64_t n, const void *rows, size_t stride, int nr,
+                          const float *a, float *y)
+{
+    const uint8_t *r = rows;
+    if (t != KVLM_DTYPE_F32 && t != KVLM_DTYPE_F16 && t != KVLM_DTYPE_BF16) {
+        for (int j = 0; j < nr; j++)
+            simd_vec_mad(t, n, r + (size_t)j * stride, a[j], y);
+        return;
+    }
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256 acc[4];
+        UNROLL
+        for (int k = 0; k < 4; k++)
+            acc[k] = _mm256_loadu_ps(y + i + 8 * k);
+        for (int j = 0; j < nr; j++) {
+            __m256 va = _mm256_set1_ps(a[j]);
+            UNROLL
+            for (int k = 0; k < 4; k++)
+                acc[k] = _mm256_fmadd_ps(va, load8(t, r + (size_t)j * stride, i + 8 * k), acc[k]);
+        }
+        UNROLL
+        for (int k = 0; k < 4; k++)
+            _mm256_storeu_ps(y + i + 8 * k, acc[k]);
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 acc = _mm256_loadu_ps(y + i);
+        for (int j = 0; j < nr; j++)
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(a[j]), load8(t, r + (size_t)j * stride, i), acc);
+        _mm256_storeu_ps(y + i, acc);
+    }
+    for (; i < n; i++)
+        for (int j = 0; j < nr; j++)
+            y[i] = fmaf(a[j], load1(t, r + (size_t)j * stride, i), y[i]);
+}
+
 /* ---- row ops ---------------------------------------------------------------- */
 
 static void simd_add(int64_t n, const float *x, float *y)
@@ -640,7 +895,12 @@ static void simd_add(int64_t n, const float *x, float *y)
         .vec_dot = simd_vec_dot,                      \
         .vec_dot4 = simd_vec_dot4,                    \
         .vec_dot4x2 = simd_vec_dot4x2,                \
+        .panel_row_bytes = simd_panel_row_bytes,      \
+        .panel_pack = simd_panel_pack,                \
+        .panel_dot = simd_panel_dot,                  \
         .vec_mad = simd_vec_mad,                      \
+        .dot_rows = simd_dot_rows,                    \
+        .mad_rows = simd_mad_rows,                    \
         .rmsnorm = kvlm_ref_rmsnorm,                  \
         .layernorm = kvlm_ref_layernorm,              \
         .swiglu = kvlm_ref_swiglu,                    \

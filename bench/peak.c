@@ -1,0 +1,83 @@
+/*
+ * peak.c - compute peak probe for docs/PERFORMANCE.md: the most this machine
+ * can do per second with the instructions kvlm's AVX2 kernels use.
+ *
+ *   cc -O3 -mavx2 -mfma -pthread -o bench/out/peak bench/peak.c
+ *   bench/out/peak THREADS      -> "F32_GFLOPS INT8_GOPS" on stdout
+ *
+ * f32: 12 independent 8-lane FMA chains per thread (enough to cover the FMA
+ *      latency on 2 FMA pipes), 2 FLOP per lane.
+ * int8: the int8 dot of the Q8_0/Q4_0 kernels, vpmaddubsw + vpmaddwd (32
+ *      multiply-adds = 64 OP per pair), 12 independent chains.
+ * Each thread runs ~0.5 s; the figure is the sum over threads. Nothing here
+ * is part of kvlm; it only gives the prefill tables a ceiling.
+ */
+#include <immintrin.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define ITERS 20000000L
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+typedef struct { int kind; double ops_per_s; float sink; } job;
+
+static void *run(void *arg)
+{
+    job *j = arg;
+    double t0 = now();
+    if (j->kind == 0) {
+        __m256 a[12], m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+        for (int k = 0; k < 12; k++) a[k] = _mm256_set1_ps((float)k);
+        for (long i = 0; i < ITERS / 4; i++) {
+#pragma GCC unroll 12
+            for (int k = 0; k < 12; k++) a[k] = _mm256_fmadd_ps(a[k], m, c);
+        }
+        __m256 s = a[0];
+        for (int k = 1; k < 12; k++) s = _mm256_add_ps(s, a[k]);
+        j->sink = _mm256_cvtss_f32(s);
+        j->ops_per_s = (double)(ITERS / 4) * 12 * 16 / (now() - t0);
+    } else {
+        __m256i u = _mm256_set1_epi8(3), v = _mm256_set1_epi8(-5), one = _mm256_set1_epi16(1), a[12];
+        for (int k = 0; k < 12; k++) a[k] = _mm256_set1_epi32(k);
+        for (long i = 0; i < ITERS / 4; i++) {
+#pragma GCC unroll 12
+            for (int k = 0; k < 12; k++)
+                a[k] = _mm256_add_epi32(a[k], _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_xor_si256(v, a[k])), one));
+        }
+        __m256i s = a[0];
+        for (int k = 1; k < 12; k++) s = _mm256_add_epi32(s, a[k]);
+        j->sink = (float)_mm256_extract_epi32(s, 0);
+        j->ops_per_s = (double)(ITERS / 4) * 12 * 64 / (now() - t0);
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    int nt = argc > 1 ? atoi(argv[1]) : 1;
+    if (nt < 1 || nt > 256) nt = 1;
+    double res[2];
+    for (int kind = 0; kind < 2; kind++) {
+        pthread_t th[256];
+        job jobs[256];
+        for (int t = 0; t < nt; t++) {
+            jobs[t].kind = kind;
+            pthread_create(&th[t], NULL, run, &jobs[t]);
+        }
+        res[kind] = 0;
+        for (int t = 0; t < nt; t++) {
+            pthread_join(th[t], NULL);
+            res[kind] += jobs[t].ops_per_s;
+        }
+    }
+    printf("%.1f %.1f\n", res[0] / 1e9, res[1] / 1e9);
+    return 0;
+}
