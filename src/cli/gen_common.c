@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "tokenizer/tokenizer.h"
 
 void cli_gen_opts_init(cli_gen_opts *o)
 {
@@ -225,28 +226,9 @@ void cli_gen_close(cli_gen_handles *h)
 
 bool cli_utf8_check(const char *s, size_t n, size_t *bad_offset)
 {
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = u[i];
-        int need = c < 0x80 ? 1 : c >= 0xC2 && c < 0xE0 ? 2 : c >= 0xE0 && c < 0xF0 ? 3 : c >= 0xF0 && c < 0xF5 ? 4 : 0;
-        if (!need || i + (size_t)need > n) break;
-        int k = 1;
-        for (; k < need; k++) {
-            unsigned lo = 0x80, hi = 0xBF;
-            if (k == 1) {
-                if (c == 0xE0) lo = 0xA0;
-                if (c == 0xED) hi = 0x9F;
-                if (c == 0xF0) lo = 0x90;
-                if (c == 0xF4) hi = 0x8F;
-            }
-            if (u[i + k] < lo || u[i + k] > hi) break;
-        }
-        if (k < need) break;
-        i += (size_t)need;
-    }
-    if (bad_offset) *bad_offset = i;
-    return i == n;
+    size_t ok = kvlm_utf8_valid_prefix(s, n);
+    if (bad_offset) *bad_offset = ok;
+    return ok == n;
 }
 
 void cli_gen_print_timings(const char *cmd, const kvlm_generate_result *r)

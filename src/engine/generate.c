@@ -36,6 +36,7 @@
 
 #include "core/status.h"
 #include "engine/context.h"
+#include "tokenizer/tokenizer.h"
 
 #define KVLM_STOP_MAX_BYTES 1024
 
@@ -80,36 +81,11 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
-/* Length of a valid UTF-8 sequence at s[0, n), 0 if invalid or cut. */
-static int utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    if (c < 0x80) return 1;
-    int need = c >= 0xC2 && c < 0xE0 ? 2 : c >= 0xE0 && c < 0xF0 ? 3 : c >= 0xF0 && c < 0xF5 ? 4 : 0;
-    if (!need || (size_t)need > n) return 0;
-    for (int k = 1; k < need; k++) {
-        unsigned lo = 0x80, hi = 0xBF;
-        if (k == 1) {
-            if (c == 0xE0) lo = 0xA0;
-            if (c == 0xED) hi = 0x9F;
-            if (c == 0xF0) lo = 0x90;
-            if (c == 0xF4) hi = 0x8F;
-        }
-        if (s[k] < lo || s[k] > hi) return 0;
-    }
-    return need;
-}
-
 /* Byte offset of the first invalid UTF-8 byte in s[0, n), or -1. */
 static long utf8_check(const char *s, size_t n)
 {
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        int l = utf8_len(u + i, n - i);
-        if (!l) return (long)i;
-        i += (size_t)l;
-    }
-    return -1;
+    size_t ok = kvlm_utf8_valid_prefix(s, n);
+    return ok == n ? -1 : (long)ok;
 }
 
 typedef struct gen_state {

@@ -93,6 +93,9 @@ bool kvlm_vocab_merge(const kvlm_vocab *v, int32_t left, int32_t right, int32_t 
 /* ---- utf8.c -------------------------------------------------------------- */
 /* Length of the valid UTF-8 sequence at s[0..n) (1..4), or 0 if invalid. */
 int kvlm_utf8_valid_len(const unsigned char *s, size_t n);
+/* Length of the longest well-formed prefix of s[0..n): n when all of it is
+ * valid UTF-8, else the byte offset of the first invalid or cut sequence. */
+size_t kvlm_utf8_valid_prefix(const char *s, size_t n);
 /* Decodes a valid sequence (caller checked with kvlm_utf8_valid_len). */
 uint32_t kvlm_utf8_decode(const unsigned char *s, int len);
 int kvlm_utf8_encode(uint32_t cp, char out[4]);

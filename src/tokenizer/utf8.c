@@ -40,6 +40,14 @@ int kvlm_utf8_valid_len(const unsigned char *s, size_t n)
     return 0;
 }
 
+size_t kvlm_utf8_valid_prefix(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    for (int l; i < n && (l = kvlm_utf8_valid_len(u + i, n - i)) > 0;) i += (size_t)l;
+    return i;
+}
+
 uint32_t kvlm_utf8_decode(const unsigned char *s, int len)
 {
     switch (len) {
