@@ -12,16 +12,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Exit status of `$bin args` with stdout to out_file (NULL: discarded) and
- * stderr to err_file; -1 if it did not exit normally. */
-static inline int run_kvlm(const char *bin, const char *args, const char *out_file, const char *err_file)
+/* Exit status of `$bin args` with stdin from in_file (NULL: /dev/null),
+ * stdout to out_file (NULL: discarded) and stderr to err_file (NULL:
+ * discarded); -1 if it did not exit normally. */
+static inline int run_kvlm_io(const char *bin, const char *args, const char *in_file, const char *out_file,
+                              const char *err_file)
 {
     char cmd[16384];
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s' </dev/null", bin, args, out_file ? out_file : "/dev/null",
-             err_file ? err_file : "/dev/null");
+    snprintf(cmd, sizeof cmd, "'%s' %s <'%s' >'%s' 2>'%s'", bin, args, in_file ? in_file : "/dev/null",
+             out_file ? out_file : "/dev/null", err_file ? err_file : "/dev/null");
     int rc = system(cmd);
     if (rc == -1 || !WIFEXITED(rc)) return -1;
     return WEXITSTATUS(rc);
+}
+
+static inline int run_kvlm(const char *bin, const char *args, const char *out_file, const char *err_file)
+{
+    return run_kvlm_io(bin, args, NULL, out_file, err_file);
 }
 
 /* A whole file, NUL-terminated, malloc'ed; NULL if unreadable. */

@@ -27,18 +27,18 @@
 
 #include <jansson.h>
 
+#include "cli_run.h"
 #include "test.h"
 
 static const char *bin;
 static char tmpdir[256];
 
+/* Runs the binary; stderr goes to <tmpdir>/stderr. */
 static int run(const char *args, const char *out_file)
 {
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s/stderr'", bin, args, out_file ? out_file : "/dev/null", tmpdir);
-    int rc = system(cmd);
-    if (rc == -1 || !WIFEXITED(rc)) return -1;
-    return WEXITSTATUS(rc);
+    char err[300];
+    snprintf(err, sizeof err, "%s/stderr", tmpdir);
+    return run_kvlm(bin, args, out_file, err);
 }
 
 static long long jint(json_t *o, const char *path)

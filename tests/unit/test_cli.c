@@ -18,37 +18,20 @@
 
 #include <jansson.h>
 
+#include "cli_run.h"
 #include "test.h"
 
 static const char *bin;
 static char tmpdir[256];
 
+/* Runs the binary; stderr goes to <tmpdir>/stderr. */
 static int run(const char *args, const char *out_file)
 {
-    char cmd[16384];
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s/stderr'", bin, args, out_file ? out_file : "/dev/null", tmpdir);
-    int rc = system(cmd);
-    if (rc == -1 || !WIFEXITED(rc)) return -1;
-    return WEXITSTATUS(rc);
+    char err[300];
+    snprintf(err, sizeof err, "%s/stderr", tmpdir);
+    return run_kvlm(bin, args, out_file, err);
 }
 
-static char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *d = malloc((size_t)sz + 1);
-    if (d && fread(d, 1, (size_t)sz, f) != (size_t)sz) {
-        free(d);
-        d = NULL;
-    }
-    if (d) d[sz] = 0;
-    fclose(f);
-    if (n) *n = (size_t)sz;
-    return d;
-}
 
 int main(void)
 {
@@ -86,7 +69,7 @@ int main(void)
     snprintf(args, sizeof args, "logits -m '%s' --tokens \"%s\" --out '%s'", model, toks, out);
     CHECK(run(args, NULL) == 0, "kvlm logits failed");
     size_t n1 = 0, nr = 0;
-    float *got = (float *)slurp(out, &n1), *rf = (float *)slurp(ref, &nr);
+    float *got = (float *)slurp_file(out, &n1), *rf = (float *)slurp_file(ref, &nr);
     CHECK(got && rf && n1 == nr && n1 == nA * 288 * 4, "logits file has %zu bytes, want %zu", n1, nA * 288 * 4);
     if (got && rf && n1 == nr) {
         double md = 0, mx = 1;
@@ -101,7 +84,7 @@ int main(void)
         snprintf(args, sizeof args, "logits -m '%s' --tokens \"%s\" --out '%s' %s", model, toks, out2, variants[v]);
         CHECK(run(args, NULL) == 0, "kvlm logits %s failed", variants[v]);
         size_t n2 = 0;
-        char *b = slurp(out2, &n2);
+        char *b = slurp_file(out2, &n2);
         CHECK(b && got && n2 == n1 && memcmp(b, got, n1) == 0, "logits with %s differ from the default run", variants[v]);
         free(b);
     }
@@ -163,7 +146,7 @@ int main(void)
         }
         snprintf(args, sizeof args, "detokenize -m '%s' --tokens \"%s\"", tokj, list);
         CHECK(run(args, jout) == 0, "kvlm detokenize failed");
-        char *back = slurp(jout, NULL);
+        char *back = slurp_file(jout, NULL);
         CHECK(back && !strcmp(back, text), "detokenize gives '%s', want '%s'", back ? back : "", text);
         free(back);
         json_decref(got_ids);
@@ -185,11 +168,11 @@ int main(void)
     CHECK(run(args, NULL) == 2, "--threads 0 -> 2");
     snprintf(args, sizeof args, "logits -m '%s' --tokens \"1 99999\" --out '%s'", model, out);
     CHECK(run(args, NULL) == 1, "token beyond vocab -> 1");
-    char *e = slurp(errf, NULL);
+    char *e = slurp_file(errf, NULL);
     CHECK(e && strstr(e, "99999"), "error names the token: %s", e ? e : "");
     free(e);
     CHECK(run("inspect /nonexistent/dir/model.gguf", NULL) == 1, "missing model -> 1");
-    e = slurp(errf, NULL);
+    e = slurp_file(errf, NULL);
     CHECK(e && strstr(e, "/nonexistent/dir/model.gguf"), "error names the path: %s", e ? e : "");
     free(e);
 

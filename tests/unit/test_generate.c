@@ -30,6 +30,7 @@
 #include <jansson.h>
 
 #include "kvlm.h"
+#include "cli_run.h"
 #include "test.h"
 
 #define V 288
@@ -547,31 +548,9 @@ static char tmpdir[256];
 
 static int run_cli(const char *args, const char *in_file, const char *out_file, const char *err_file)
 {
-    char cmd[16384];
-    snprintf(cmd, sizeof cmd, "'%s' %s <'%s' >'%s' 2>'%s'", bin, args, in_file ? in_file : "/dev/null",
-             out_file ? out_file : "/dev/null", err_file);
-    int rc = system(cmd);
-    if (rc == -1 || !WIFEXITED(rc)) return -1;
-    return WEXITSTATUS(rc);
+    return run_kvlm_io(bin, args, in_file, out_file, err_file);
 }
 
-static char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *d = malloc((size_t)sz + 1);
-    if (d && fread(d, 1, (size_t)sz, f) != (size_t)sz) {
-        free(d);
-        d = NULL;
-    }
-    if (d) d[sz] = 0;
-    fclose(f);
-    if (n) *n = (size_t)sz;
-    return d;
-}
 
 static void write_file(const char *path, const char *data, size_t n)
 {
@@ -583,7 +562,7 @@ static void write_file(const char *path, const char *data, size_t n)
 
 static bool file_has(const char *path, const char *needle)
 {
-    char *d = slurp(path, NULL);
+    char *d = slurp_file(path, NULL);
     bool ok = d && strstr(d, needle);
     free(d);
     return ok;
@@ -724,7 +703,7 @@ static void test_cli(void)
                  model, tok_path, common);
         CHECK(run_cli(args, in, out, err) == 0, "chat failed");
         size_t n_out = 0;
-        char *o1 = slurp(out, &n_out), *e1 = slurp(err, NULL);
+        char *o1 = slurp_file(out, &n_out), *e1 = slurp_file(err, NULL);
         int t1h = -1, t1r = -1, t1c = -1, t2h = -1, t2r = -1, t2c = -1, t1k = -1, t2k = -1;
         const char *p1 = e1 ? strstr(e1, "[turn 1]") : NULL, *p2 = e1 ? strstr(e1, "[turn 2]") : NULL;
         CHECK(p1 && sscanf(p1, "[turn 1] held %d, reused %d, cached %d, computed %d", &t1h, &t1r, &t1k, &t1c) == 4,
@@ -743,7 +722,7 @@ static void test_cli(void)
         snprintf(out2, sizeof out2, "%s.nokv", out);
         CHECK(run_cli(args, in, out2, err) == 0, "chat --no-kv-cache failed");
         size_t n2 = 0;
-        char *o2 = slurp(out2, &n2);
+        char *o2 = slurp_file(out2, &n2);
         CHECK(o1 && o2 && n_out == n2 && !memcmp(o1, o2, n2), "chat transcript differs with --no-kv-cache");
         /* and a cold library run of the whole conversation */
         env cold;

@@ -24,18 +24,18 @@
 #include <jansson.h>
 
 #include "kvlm.h"
+#include "cli_run.h"
 #include "test.h"
 
 static const char *bin;
 static char tmpdir[256];
 
+/* Runs the binary; stderr goes to <tmpdir>/stderr. */
 static int run(const char *args, const char *out_file)
 {
-    char cmd[16384];
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s/stderr'", bin, args, out_file ? out_file : "/dev/null", tmpdir);
-    int rc = system(cmd);
-    if (rc == -1 || !WIFEXITED(rc)) return -1;
-    return WEXITSTATUS(rc);
+    char err[300];
+    snprintf(err, sizeof err, "%s/stderr", tmpdir);
+    return run_kvlm(bin, args, out_file, err);
 }
 
 static json_t *run_json(const char *args)

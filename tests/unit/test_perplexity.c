@@ -33,6 +33,7 @@
 #include <jansson.h>
 
 #include "kvlm.h"
+#include "cli_run.h"
 #include "test.h"
 
 static char tmpdir[256];
@@ -232,32 +233,21 @@ static void check_windows(kvlm_model *m, const int32_t *toks, int n)
 
 /* ---- CLI --------------------------------------------------------------- */
 
+/* Runs the binary; stderr goes to <tmpdir>/stderr. */
 static int run(const char *args, const char *out_file)
 {
-    char cmd[16384];
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s/stderr'", bin, args, out_file ? out_file : "/dev/null", tmpdir);
-    int rc = system(cmd);
-    if (rc == -1 || !WIFEXITED(rc)) return -1;
-    return WEXITSTATUS(rc);
+    char err[300];
+    snprintf(err, sizeof err, "%s/stderr", tmpdir);
+    return run_kvlm(bin, args, out_file, err);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *d = calloc(1, 1 << 16);
-    size_t n = d ? fread(d, 1, (1 << 16) - 1, f) : 0;
-    (void)n;
-    fclose(f);
-    return d;
-}
 
 static void expect_usage_error(const char *args, const char *needle)
 {
     char errf[512];
     snprintf(errf, sizeof errf, "%s/stderr", tmpdir);
     int rc = run(args, NULL);
-    char *e = slurp(errf);
+    char *e = slurp_file(errf, NULL);
     CHECK(rc == 2, "'%s' exits %d, want 2", args, rc);
     CHECK(e && strstr(e, needle), "'%s': stderr '%s' lacks '%s'", args, e ? e : "", needle);
     free(e);
@@ -338,7 +328,7 @@ static void check_cli(const char *demo_dir)
         json_decref(j);
     }
     /* stride == ctx and stride < ctx on the first 2000 bytes of the held-out text */
-    char *text = slurp(held);
+    char *text = slurp_file(held, NULL);
     snprintf(f, sizeof f, "%s/part.txt", tmpdir);
     fp = fopen(f, "wb");
     if (fp && text) {

@@ -22,6 +22,7 @@
 
 #include "kv/block_key.h"
 #include "kvlm.h"
+#include "cli_run.h"
 #include "test.h"
 
 static uint32_t rng = 12345;
@@ -435,18 +436,6 @@ static void property(kvlm_model *m, int iters)
     cold_ctx = NULL;
 }
 
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *d = malloc((size_t)sz + 1);
-    *n = d ? fread(d, 1, (size_t)sz, f) : 0;
-    fclose(f);
-    return d;
-}
 
 static void spit(const char *path, const unsigned char *d, size_t n)
 {
@@ -473,7 +462,7 @@ static void save_load_bad(kvlm_model *m, kvlm_model *other)
         goto out;
     }
     size_t n = 0;
-    unsigned char *d = slurp(file, &n), *e = malloc(n + 1);
+    unsigned char *d = (unsigned char *)slurp_file(file, &n), *e = malloc(n + 1);
     CHECK(d && e && n > 100, "saved file of %zu bytes", n);
     int fails = 0;
     for (size_t cut = 0; d && e && cut < n; cut++) {
