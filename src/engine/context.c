@@ -68,12 +68,11 @@ kvlm_status kvlm_context_create(kvlm_model *model, const kvlm_context_params *pa
 
     kvlm_block_pool_params bp = {in->n_layers, in->n_kv_heads, in->head_dim, p.kv_type,
                                  p.kv_block_size, 0};
-    size_t row = kvlm_dtype_row_bytes(p.kv_type, in->head_dim);
-    if (row == 0)
+    uint64_t per_token = kvlm_model_kv_bytes_per_token(model, p.kv_type);
+    if (per_token == 0)
         return kvlm_fail(KVLM_ERR_INVALID_ARG, "KV type %s cannot hold head_dim %d",
                          kvlm_dtype_name(p.kv_type) ? kvlm_dtype_name(p.kv_type) : "?", in->head_dim);
-    uint64_t block_bytes = 2ull * (uint64_t)in->n_layers * (uint64_t)in->n_kv_heads *
-                           (uint64_t)p.kv_block_size * row;
+    uint64_t block_bytes = per_token * (uint64_t)p.kv_block_size; /* what the pool will compute */
     uint64_t need = (uint64_t)(p.n_ctx + p.kv_block_size - 1) / (uint64_t)p.kv_block_size;
     if (p.kv_memory_bytes == 0) p.kv_memory_bytes = need * block_bytes;
     uint64_t nb = p.kv_memory_bytes / block_bytes;
