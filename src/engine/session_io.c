@@ -45,6 +45,8 @@ static void put32(uint8_t *p, uint32_t v)
     p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
 }
 
+static unsigned get16(const uint8_t *p) { return (unsigned)p[0] | (unsigned)p[1] << 8; }
+
 static uint32_t get32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -158,7 +160,6 @@ typedef struct reader {
     EVP_MD_CTX *md;
     const char *path;
     kvlm_dtype kv_type;
-    int head_dim;
     kvlm_status st;
 } reader;
 
@@ -185,16 +186,16 @@ static bool finite_rows(const reader *r, const uint8_t *d, size_t len)
         return true;
     case KVLM_DTYPE_F16:
         for (size_t i = 0; i + 2 <= len; i += 2)
-            if ((get32((const uint8_t[4]){d[i], d[i + 1], 0, 0}) & 0x7C00u) == 0x7C00u) return false;
+            if ((get16(d + i) & 0x7C00u) == 0x7C00u) return false;
         return true;
     case KVLM_DTYPE_BF16:
         for (size_t i = 0; i + 2 <= len; i += 2)
-            if ((get32((const uint8_t[4]){d[i], d[i + 1], 0, 0}) & 0x7F80u) == 0x7F80u) return false;
+            if ((get16(d + i) & 0x7F80u) == 0x7F80u) return false;
         return true;
     case KVLM_DTYPE_Q8_0: {
         size_t bb = kvlm_dtype_traits_get(KVLM_DTYPE_Q8_0)->block_bytes; /* f16 scale + 32 int8 */
         for (size_t i = 0; i + bb <= len; i += bb)
-            if ((get32((const uint8_t[4]){d[i], d[i + 1], 0, 0}) & 0x7C00u) == 0x7C00u) return false;
+            if ((get16(d + i) & 0x7C00u) == 0x7C00u) return false;
         return true;
     }
     default:
@@ -231,7 +232,7 @@ kvlm_status kvlm_session_load(kvlm_session *s, const char *path)
     uint8_t fp[32];
     kvlm_status st = kvlm_model_fingerprint(ctx->model, fp);
     if (st) return st;
-    reader r = {fopen(path, "rb"), EVP_MD_CTX_new(), path, p->kv_type, p->head_dim, KVLM_OK};
+    reader r = {fopen(path, "rb"), EVP_MD_CTX_new(), path, p->kv_type, KVLM_OK};
     int32_t *toks = NULL, *blocks = NULL;
     int nb = 0;
     if (!r.f) {
