@@ -78,9 +78,7 @@ import argparse
 import json
 import math
 import os
-import re
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -90,57 +88,10 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 EOT = "<|endoftext|>"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kjv_corpus import read_kjv, split_corpus  # noqa: E402
 
 # ------------------------------------------------------------------ corpus
-
-
-def read_kjv(dump: str | None = None) -> list[tuple[str, list[list[str]]]]:
-    """[(book code, [chapter: [verse text]])] in canonical order.  dump: a file
-    holding the output of `bible -f Gen1:1-Rev22:21` (for a machine without the
-    Debian packages, e.g. a GPU box with no network)."""
-    if dump:
-        raw = Path(dump).read_bytes()
-    else:
-        if not Path("/usr/lib/bible.data").exists():
-            sys.exit("install the text first: apt-get install -y bible-kjv-text")
-        exe = shutil.which("bible")
-        if not exe:
-            sys.exit("the `bible` reader is missing: apt-get install -y bible-kjv")
-        raw = subprocess.run([exe, "-f", "Gen1:1-Rev22:21"], check=True, capture_output=True).stdout
-    books: list[tuple[str, list[list[str]]]] = []
-    pat = re.compile(r"^(\S*?[A-Za-z]+)(\d+):(\d+) (.*)$")
-    for line in raw.decode("ascii").splitlines():
-        m = pat.match(line)
-        if not m:
-            raise ValueError(f"unparsed line: {line!r}")
-        book, ch, vs, text = m.group(1), int(m.group(2)), int(m.group(3)), m.group(4).strip()
-        if not books or books[-1][0] != book:
-            books.append((book, []))
-        chapters = books[-1][1]
-        if ch != len(chapters):
-            assert ch == len(chapters) + 1, line
-            chapters.append([])
-        assert vs == len(chapters[-1]) + 1, line
-        chapters[-1].append(re.sub(r"\s+", " ", text))
-    assert len(books) == 66 and sum(len(c) for _, c in books) == 1189
-    return books
-
-
-def split_corpus(books):
-    """Training documents (one per book) and held-out chapters."""
-    train_docs, held = [], []
-    gi = 0
-    for book, chapters in books:
-        keep = []
-        for ci, verses in enumerate(chapters):
-            text = "\n".join(verses) + "\n"
-            if gi % 50 == 25:
-                held.append((f"{book} {ci + 1}", text))
-            else:
-                keep.append(text)
-            gi += 1
-        train_docs.append("\n".join(keep))
-    return train_docs, held
 
 
 # --------------------------------------------------------------- tokenizer
