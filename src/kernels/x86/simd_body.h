@@ -517,44 +517,29 @@ ALWAYS_INLINE void panel_tile(const int R, const int C, bool isq, int64_t n, con
             y[c * ldy + r] = out[c * R + r];
 }
 
+/* Columns [c, c + C) of simd_panel_dot: 4-row tiles, then single rows. */
+ALWAYS_INLINE void panel_cols(const int C, bool isq, int64_t n, const uint8_t *p, size_t ps, int rows,
+                              const uint8_t *x, size_t xs, float *y, int64_t ldy)
+{
+    int r = 0;
+    for (; r + 4 <= rows; r += 4) panel_tile(4, C, isq, n, p + r * ps, ps, x, xs, y + r, ldy);
+    for (; r < rows; r++) panel_tile(1, C, isq, n, p + r * ps, ps, x, xs, y + r, ldy);
+}
+
 /* y[c*ldy + r] = vec_dot(weight row r, x row c) for r < rows, c < m, from a
- * panel (ps bytes per row; for F32 weights the weight rows themselves). */
+ * panel (ps bytes per row; for F32 weights the weight rows themselves).
+ * Int8 panels use 2-column tiles, float panels 3-column ones. */
 static void simd_panel_dot(kvlm_dtype wt, int64_t n, const void *panel, size_t ps, int rows,
                            const void *x, size_t xs, int64_t m, float *y, int64_t ldy)
 {
     const uint8_t *p = panel, *xb = x;
-    if (wt == KVLM_DTYPE_Q8_0 || wt == KVLM_DTYPE_Q4_0 || wt == KVLM_DTYPE_Q5_0) {
-        int64_t c = 0;
-        for (; c + 2 <= m; c += 2) {
-            int r = 0;
-            for (; r + 4 <= rows; r += 4)
-                panel_tile(4, 2, true, n, p + r * ps, ps, xb + c * xs, xs, y + c * ldy + r, ldy);
-            for (; r < rows; r++)
-                panel_tile(1, 2, true, n, p + r * ps, ps, xb + c * xs, xs, y + c * ldy + r, ldy);
-        }
-        for (; c < m; c++) {
-            int r = 0;
-            for (; r + 4 <= rows; r += 4)
-                panel_tile(4, 1, true, n, p + r * ps, ps, xb + c * xs, xs, y + c * ldy + r, ldy);
-            for (; r < rows; r++)
-                panel_tile(1, 1, true, n, p + r * ps, ps, xb + c * xs, xs, y + c * ldy + r, ldy);
-        }
-        return;
-    }
     int64_t c = 0;
-    for (; c + 3 <= m; c += 3) {
-        int r = 0;
-        for (; r + 4 <= rows; r += 4)
-            panel_tile(4, 3, false, n, p + r * ps, ps, xb + c * xs, xs, y + c * ldy + r, ldy);
-        for (; r < rows; r++)
-            panel_tile(1, 3, false, n, p + r * ps, ps, xb + c * xs, xs, y + c * ldy + r, ldy);
-    }
-    for (; c < m; c++) {
-        int r = 0;
-        for (; r + 4 <= rows; r += 4)
-            panel_tile(4, 1, false, n, p + r * ps, ps, xb + c * xs, xs, y + c * ldy + r, ldy);
-        for (; r < rows; r++)
-            panel_tile(1, 1, false, n, p + r * ps, ps, xb + c * xs, xs, y + c * ldy + r, ldy);
+    if (wt == KVLM_DTYPE_Q8_0 || wt == KVLM_DTYPE_Q4_0 || wt == KVLM_DTYPE_Q5_0) {
+        for (; c + 2 <= m; c += 2) panel_cols(2, true, n, p, ps, rows, xb + c * xs, xs, y + c * ldy, ldy);
+        for (; c < m; c++) panel_cols(1, true, n, p, ps, rows, xb + c * xs, xs, y + c * ldy, ldy);
+    } else {
+        for (; c + 3 <= m; c += 3) panel_cols(3, false, n, p, ps, rows, xb + c * xs, xs, y + c * ldy, ldy);
+        for (; c < m; c++) panel_cols(1, false, n, p, ps, rows, xb + c * xs, xs, y + c * ldy, ldy);
     }
 }
 
