@@ -5,7 +5,7 @@
  * continues; TEST_MAIN_END prints "test_x: N checks, M failed" and returns
  * non-zero if anything failed. Fixture paths come from $KVLM_FIXTURES (set
  * by CTest); conformance data from $KVLM_CONFORMANCE_DIR (tests skip with a
- * message when it is unset).
+ * message when it is unset); read_floats() reads a stored logits file.
  */
 #ifndef KVLM_TEST_H
 #define KVLM_TEST_H
@@ -51,6 +51,25 @@ static inline const char *fixture_path(char *buf, size_t n, const char *rel)
     const char *dir = getenv("KVLM_FIXTURES");
     snprintf(buf, n, "%s/%s", dir ? dir : "tests/fixtures", rel);
     return buf;
+}
+
+/* A raw little-endian float32 file (the fixtures' stored logits), malloc'ed;
+ * *n floats. NULL if unreadable. */
+static inline float *read_floats(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    float *d = sz >= 0 ? malloc((size_t)sz + 1) : NULL;
+    if (d && fread(d, 1, (size_t)sz, f) != (size_t)sz) {
+        free(d);
+        d = NULL;
+    }
+    fclose(f);
+    *n = d ? (size_t)sz / sizeof(float) : 0;
+    return d;
 }
 
 #endif /* KVLM_TEST_H */

@@ -53,23 +53,6 @@ static json_t *g_seqs;
 static const char *g_dir;
 static int n_ties, n_compared, n_actq_pos, n_actq_exact;
 
-static float *read_floats(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    float *d = malloc((size_t)sz);
-    if (d && fread(d, 1, (size_t)sz, f) != (size_t)sz) {
-        free(d);
-        d = NULL;
-    }
-    fclose(f);
-    *n = (size_t)sz / sizeof(float);
-    return d;
-}
-
 static int argmax(const float *x, int n)
 {
     int b = 0;

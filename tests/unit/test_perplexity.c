@@ -47,23 +47,6 @@ static double nll_of(const float *row, int V, int32_t target)
     return mx + log(s) - (double)row[target];
 }
 
-static float *read_floats(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    float *d = malloc((size_t)sz);
-    if (d && fread(d, 1, (size_t)sz, f) != (size_t)sz) {
-        free(d);
-        d = NULL;
-    }
-    fclose(f);
-    *n = (size_t)sz / sizeof(float);
-    return d;
-}
-
 static kvlm_context *make_ctx(kvlm_model *m, int n_ctx, int n_batch)
 {
     kvlm_context_params cp = kvlm_context_default_params();
