@@ -107,6 +107,16 @@ typedef struct kvlm_kernel_ops {
     void (*panel_dot)(kvlm_dtype wt, int64_t n, const void *panel, size_t ps, int rows,
                       const void *x, size_t xs, int64_t m, float *y, int64_t ldy);
 
+    /* Interleaved weights (the "x8" layout below; Q8_0 and Q4_0 only):
+     * y[c*ldy + 8g + r] = vec_dot(wt, n, weight row 8g+r, x row c) for
+     * g < ngroups, r < 8, c < m, bit for bit, reading the weights as x8
+     * groups (8 * row_bytes apart) and the x rows (Q8_0, xs bytes apart).
+     * xsum[c*(n/32) + b] = sum of the 32 int8 values of block b of x row c
+     * (kvlm_x8_block_sums). */
+    void (*x8_dot)(kvlm_dtype wt, int64_t n, const void *groups, int64_t ngroups,
+                   const void *x, size_t xs, const int32_t *xsum, int64_t m,
+                   float *y, int64_t ldy);
+
     /* Attention over nr consecutive KV rows (stride bytes apart), bit for
      * bit equal to the one-row kernels: dot_rows sets out[j] =
      * vec_dot(t, n, rows + j*stride, x); mad_rows does vec_mad(t, n,
@@ -141,6 +151,39 @@ const kvlm_kernel_ops *kvlm_kernels(void);
 /* Kernels of one ISA level, or NULL if this CPU or build lacks it. */
 const kvlm_kernel_ops *kvlm_kernels_get(kvlm_isa isa);
 
+/* ---------------------------------------------------------------------------
+ * The x8 weight layout (Q8_0, Q4_0): 8 weight rows interleaved so that one
+ * 32-byte load holds 4 consecutive quants of each of the 8 rows. Kernels then
+ * keep one row per 32-bit lane and never reduce across lanes: a block's int8
+ * products for 8 rows are summed by vertical adds, scaled by the 8 rows'
+ * scales with one vector multiply, and accumulated per lane.
+ *
+ * A group is 8 rows; its block b (8 * block_bytes bytes, at b * 8 *
+ * block_bytes) holds
+ *   bytes [0, 16): the 8 rows' f16 scales d, row 0 first;
+ *   Q8_0: byte 16 + 32k + 4r + j = q of row r, element 4k + j (k < 8, j < 4);
+ *   Q4_0: byte 16 + 32h + 4r + j = byte qs[4h + j] of row r (h < 4, j < 4),
+ *         whose low nibble is element 4h + j and high nibble 4h + j + 16.
+ * A weight of n_out rows in x8 form holds n_out / 8 groups followed by the
+ * n_out % 8 remaining rows in the plain row layout, so it has the same size
+ * and row r >= 8 * (n_out / 8) sits where it would in the row layout. The
+ * values are the file's; only their order changes (the model fingerprint is
+ * taken over the file's bytes).
+ * ------------------------------------------------------------------------- */
+
+/* Whether t has an x8 form. */
+bool kvlm_x8_type(kvlm_dtype t);
+/* Packs 8 * groups rows (ws bytes apart, row layout) into dst (x8 form). */
+void kvlm_x8_pack(kvlm_dtype t, int64_t n, const void *w, size_t ws, int64_t groups, void *dst);
+/* Row r (of any group) of x8 groups back in the row layout (row_bytes at dst). */
+void kvlm_x8_unpack_row(kvlm_dtype t, int64_t n, const void *groups, int64_t r, void *dst);
+/* xsum[b] = sum of the 32 int8 values of Q8_0 block b of x (n elements). */
+void kvlm_x8_block_sums(int64_t n, const void *x, int32_t *xsum);
+/* The reference x8_dot (scalar; the same bits as kvlm_kernels_ref.vec_dot). */
+void kvlm_ref_x8_dot(kvlm_dtype wt, int64_t n, const void *groups, int64_t ngroups,
+                     const void *x, size_t xs, const int32_t *xsum, int64_t m,
+                     float *y, int64_t ldy);
+
 /* Per-ISA tables, defined in ref/ and x86/. Call kvlm_kernels_avx2/avx512
  * only through kvlm_kernels_get(), which checks the CPU first. */
 extern const kvlm_kernel_ops kvlm_kernels_ref;
@@ -156,8 +199,12 @@ typedef struct kvlm_weight {
     int64_t n_in;            /* elements per row (GGUF ne[0]) */
     int64_t n_out;           /* rows (GGUF ne[1]) */
     size_t row_bytes;        /* kvlm_dtype_row_bytes(type, n_in) */
-    const void *data;        /* n_out rows, row_bytes apart */
+    const void *data;        /* n_out rows, row_bytes apart (x8: see above) */
+    bool x8;                 /* data is in the x8 form (kvlm_x8_type only) */
 } kvlm_weight;
+
+/* Row r of w dequantized to f32 (dst[n_in]), whatever its layout. */
+void kvlm_weight_dequant_row(const kvlm_kernel_ops *ops, const kvlm_weight *w, int64_t r, float *dst);
 
 struct kvlm_threadpool;
 

@@ -35,6 +35,7 @@
 #define SCRATCH_ALIGN 64
 #define PANEL_MIN_ROWS 4          /* fewer X rows: dot products straight from the weights */
 #define PANEL_BYTES (160 * 1024)  /* packed weight tile kept in L2 */
+#define X8_CHUNK_BYTES (192 * 1024) /* x8 weight rows per claimed chunk, at most (L2) */
 
 static size_t act_stride(const kvlm_weight *w)
 {
@@ -43,12 +44,18 @@ static size_t act_stride(const kvlm_weight *w)
     return (b + SCRATCH_ALIGN - 1) / SCRATCH_ALIGN * SCRATCH_ALIGN;
 }
 
+/* bytes of the x8 block sums of m activation rows (after the rows) */
+static size_t xsum_bytes(const kvlm_weight *w, int64_t m)
+{
+    return kvlm_x8_type(w->type) ? (size_t)m * (size_t)(w->n_in / 32) * sizeof(int32_t) : 0;
+}
+
 size_t kvlm_matmul_scratch_bytes(const kvlm_weight *w, int64_t m)
 {
     const kvlm_dtype_traits *tr = kvlm_dtype_traits_get(w->type);
     if (!tr || tr->act_type == KVLM_DTYPE_F32)
         return 0;
-    return (size_t)m * act_stride(w);
+    return (size_t)m * act_stride(w) + xsum_bytes(w, m);
 }
 
 typedef struct mm_ctx {
@@ -59,10 +66,14 @@ typedef struct mm_ctx {
     int64_t ldx, m;
     const uint8_t *xq;        /* [m] rows of act_type, xq_stride bytes apart */
     size_t xq_stride;
+    int32_t *xsum;            /* x8 path: [m][n_in/32] block sums of xq */
     kvlm_dtype act;
     float *y;                 /* [m][ldy] */
     int64_t ldy;
     bool split_rows;
+    bool x8;                  /* x8 path: Q8_0/Q4_0 in groups of 8 rows */
+    uint8_t *x8buf;           /* x8 path, row-layout weights: per thread x8_stride bytes */
+    size_t x8_stride;
     bool panel;               /* batched path (see the header comment) */
     uint8_t *panels;          /* per thread panel_stride bytes; NULL: F32 in place */
     size_t panel_stride, ps;  /* ps: bytes per packed row */
@@ -77,9 +88,12 @@ static void quantize_task(void *arg, int ith, int nth)
     mm_ctx *c = arg;
     long lo, hi;
     kvlm_split((long)c->m, ith, nth, &lo, &hi);
-    for (long r = lo; r < hi; r++)
-        c->ops->quantize_row(c->act, c->x + r * c->ldx, (void *)(c->xq + (size_t)r * c->xq_stride),
-                             c->w->n_in);
+    for (long r = lo; r < hi; r++) {
+        void *xr = (void *)(c->xq + (size_t)r * c->xq_stride);
+        c->ops->quantize_row(c->act, c->x + r * c->ldx, xr, c->w->n_in);
+        if (c->xsum)
+            kvlm_x8_block_sums(c->w->n_in, xr, c->xsum + r * (c->w->n_in / 32));
+    }
 }
 
 /* Y[r0..r1)[c0..c1) */
@@ -164,10 +178,46 @@ static void panel_block(const mm_ctx *c, int ith, int64_t r0, int64_t r1, int64_
     }
 }
 
+/* Y[0..m)[c0..c1) on the x8 path: c0 is a multiple of 8; whole groups go
+ * through ops->x8_dot (packed into the thread's buffer first when the
+ * weights are in the row layout), the n_out % 8 last rows through mm_block */
+static void x8_block(const mm_ctx *c, int ith, int64_t c0, int64_t c1)
+{
+    const kvlm_weight *w = c->w;
+    const uint8_t *wd = w->data;
+    int64_t g1 = c1 / 8 * 8;
+    if (g1 > c0) {
+        const void *groups = wd + (size_t)c0 * w->row_bytes;
+        if (!w->x8) {
+            uint8_t *buf = c->x8buf + (size_t)ith * c->x8_stride;
+            kvlm_x8_pack(w->type, w->n_in, groups, w->row_bytes, (g1 - c0) / 8, buf);
+            groups = buf;
+        }
+        float *y = c->y + c0;
+        c->ops->x8_dot(w->type, w->n_in, groups, (g1 - c0) / 8, c->xq, c->xq_stride, c->xsum, c->m, y, c->ldy);
+        if (c->bias)
+            for (int64_t r = 0; r < c->m; r++)
+                for (int64_t k = 0; k < g1 - c0; k++)
+                    y[r * c->ldy + k] += c->bias[c0 + k];
+    }
+    if (c1 > g1)
+        mm_block(c, 0, c->m, g1 > c0 ? g1 : c0, c1);
+}
+
 static void dot_task(void *arg, int ith, int nth)
 {
     mm_ctx *c = arg;
     long lo, hi;
+    if (c->x8) {
+        for (;;) {
+            long k = atomic_fetch_add_explicit(&c->next_chunk, 1, memory_order_relaxed);
+            if (k >= c->n_chunks)
+                break;
+            int64_t c0 = (int64_t)k * c->chunk_cols, c1 = c0 + c->chunk_cols;
+            x8_block(c, ith, c0, c1 < c->w->n_out ? c1 : c->w->n_out);
+        }
+        return;
+    }
     if (c->split_rows) {
         kvlm_split((long)c->m, ith, nth, &lo, &hi);
         if (c->panel)
@@ -213,7 +263,33 @@ void kvlm_matmul(struct kvlm_threadpool *tp, const kvlm_kernel_ops *ops,
     } else {
         c.xq = scratch;
         c.xq_stride = act_stride(w);
+        /* x8 path: weights already in x8 form, or enough rows to pay for packing */
+        c.x8 = kvlm_x8_type(w->type) && ops->x8_dot && (w->x8 || m >= PANEL_MIN_ROWS);
+        if (c.x8)
+            c.xsum = (int32_t *)(void *)((uint8_t *)scratch + (size_t)m * c.xq_stride);
         kvlm_threadpool_run(m > 1 ? tp : NULL, quantize_task, &c);
+    }
+    if (c.x8) {
+        /* chunks of whole groups: about 8 per thread, at most X8_CHUNK_BYTES */
+        int64_t cc = (w->n_out + 8 * nth - 1) / (8 * nth);
+        int64_t cap = (int64_t)(X8_CHUNK_BYTES / w->row_bytes) / 8 * 8;
+        cc = (cc + 7) / 8 * 8;
+        if (cap >= 8 && cc > cap)
+            cc = cap;
+        c.chunk_cols = cc < 8 ? 8 : cc;
+        c.n_chunks = (long)((w->n_out + c.chunk_cols - 1) / c.chunk_cols);
+        atomic_init(&c.next_chunk, 0);
+        if (!w->x8) {
+            c.x8_stride = (size_t)c.chunk_cols * w->row_bytes;
+            c.x8buf = aligned_alloc(SCRATCH_ALIGN, (c.x8_stride * (size_t)nth + SCRATCH_ALIGN - 1) /
+                                                       SCRATCH_ALIGN * SCRATCH_ALIGN);
+            c.x8 = c.x8buf != NULL; /* out of memory: the row path */
+        }
+        if (c.x8) {
+            kvlm_threadpool_run(tp, dot_task, &c);
+            free(c.x8buf);
+            return;
+        }
     }
     c.split_rows = m >= nth && w->n_out < (int64_t)TILE_COLS * nth;
     if (m >= PANEL_MIN_ROWS && ops->panel_dot) {

@@ -118,8 +118,7 @@ void kvlm_forward_gpt2(kvlm_context *ctx, const kvlm_fwd_batch *b)
 
     for (int i = 0; i < n; i++) {
         float *x = ctx->x + i * E;
-        ops->dequantize_row(m->tok_embd.type, (const char *)m->tok_embd.data +
-                            (size_t)b->tokens[i] * m->tok_embd.row_bytes, x, E);
+        kvlm_weight_dequant_row(ops, &m->tok_embd, b->tokens[i], x);
         ops->add(E, m->pos_embd + (int64_t)b->pos[i] * E, x);
     }
     for (int l = 0; l < m->info.n_layers; l++) {

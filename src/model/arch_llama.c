@@ -110,8 +110,7 @@ void kvlm_forward_llama(kvlm_context *ctx, const kvlm_fwd_batch *b)
             KD = (int64_t)m->info.n_kv_heads * m->info.head_dim, F = m->info.n_ff;
 
     for (int i = 0; i < n; i++)
-        ops->dequantize_row(m->tok_embd.type, (const char *)m->tok_embd.data +
-                            (size_t)b->tokens[i] * m->tok_embd.row_bytes, ctx->x + i * E, E);
+        kvlm_weight_dequant_row(ops, &m->tok_embd, b->tokens[i], ctx->x + i * E);
 
     for (int l = 0; l < m->info.n_layers; l++) {
         const kvlm_layer *L = &m->layers[l];

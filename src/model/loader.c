@@ -128,6 +128,8 @@ kvlm_status kvlm_model_load(const char *path, const kvlm_model_params *params,
      * (reading the file) and may cancel it. */
     if (s == KVLM_OK && params && params->progress)
         s = kvlm_model_page_in(m, params->progress, params->progress_user);
+    if (s == KVLM_OK)
+        s = kvlm_model_repack(m);
     if (s != KVLM_OK) {
         kvlm_model_free(m);
         return s;

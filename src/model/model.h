@@ -106,6 +106,8 @@ kvlm_status kvlm_model_load_llama2c(struct kvlm_model *m, const char *path);
  * total) every 16 MiB and at the end; false from progress cancels with
  * KVLM_ERR_INVALID_ARG. Loader-independent: it walks m->tensors only. */
 kvlm_status kvlm_model_page_in(struct kvlm_model *m, kvlm_progress_fn progress, void *user);
+/* Puts the Q8_0/Q4_0 matrix weights into the x8 layout (repack.c). */
+kvlm_status kvlm_model_repack(struct kvlm_model *m);
 /* Checks hyperparameters and fills derived ones (head_dim, rope freqs). */
 kvlm_status kvlm_model_finish(struct kvlm_model *m, float rope_theta,
                               const float *rope_factors /* [head_dim/2] or NULL */);

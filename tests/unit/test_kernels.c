@@ -287,6 +287,9 @@ static void test_vec_dot(void)
                 CHECK(fabs(v - ref) <= tol, "%s vec_dot %s n=%lld: %.9g vs ref %.9g (tol %g)", o->name,
                       tr->name, (long long)n, v, ref, tol);
                 CHECK(o->vec_dot(t, n, w, xq) == v, "vec_dot not deterministic");
+                if (t == KVLM_DTYPE_Q8_0 || t == KVLM_DTYPE_Q4_0 || t == KVLM_DTYPE_Q5_0)
+                    CHECK(fbits(v) == fbits(ref), "%s vec_dot %s n=%lld: %.9g, not the reference's bits %.9g",
+                          o->name, tr->name, (long long)n, v, ref);
                 if (o->vec_dot4x2) {
                     /* two activation rows, 64-byte stride: xq and a second row */
                     size_t xs = (xb + 63) / 64 * 64;
@@ -528,11 +531,39 @@ static void test_matmul(void)
         const kvlm_dtype_traits *tr = kvlm_dtype_traits_get(t);
         int64_t n_in = tr->block_elems == 256 ? 512 : 96, n_out = shapes[si][0], m = shapes[si][1];
         int64_t ldx = n_in + 3, ldy = n_out + 5;
-        kvlm_weight W = {t, n_in, n_out, kvlm_dtype_row_bytes(t, n_in), NULL};
+        kvlm_weight W = {t, n_in, n_out, kvlm_dtype_row_bytes(t, n_in), NULL, false};
         uint8_t *wd = xaligned(W.row_bytes * (size_t)n_out);
         for (int64_t r = 0; r < n_out; r++)
             random_row(t, wd + r * W.row_bytes, n_in);
         W.data = wd;
+        /* the same weights in the x8 layout (groups, then the last n_out % 8 rows as they are) */
+        kvlm_weight W8 = W;
+        uint8_t *w8 = NULL;
+        if (kvlm_x8_type(t)) {
+            w8 = xaligned(W.row_bytes * (size_t)n_out);
+            int64_t g = n_out / 8;
+            kvlm_x8_pack(t, n_in, wd, W.row_bytes, g, w8);
+            memcpy(w8 + g * 8 * W.row_bytes, wd + g * 8 * W.row_bytes, (size_t)(n_out - 8 * g) * W.row_bytes);
+            W8.data = w8;
+            W8.x8 = true;
+            int bad = 0, badf = 0;
+            uint8_t *row = xaligned(W.row_bytes);
+            float *f0 = xaligned((size_t)n_in * 4), *f1 = xaligned((size_t)n_in * 4);
+            for (int64_t r = 0; r < n_out; r++) {
+                if (r < 8 * g) {
+                    kvlm_x8_unpack_row(t, n_in, w8, r, row);
+                    bad += memcmp(row, wd + r * W.row_bytes, W.row_bytes) != 0;
+                }
+                kvlm_kernels_ref.dequantize_row(t, wd + r * W.row_bytes, f0, n_in);
+                kvlm_weight_dequant_row(&kvlm_kernels_ref, &W8, r, f1);
+                badf += memcmp(f0, f1, (size_t)n_in * 4) != 0;
+            }
+            CHECK(bad == 0 && badf == 0, "x8 %s: %d rows unpack differently, %d dequantize differently",
+                  tr->name, bad, badf);
+            free(row);
+            free(f0);
+            free(f1);
+        }
         float *x = xaligned((size_t)(m * ldx) * 4), *bias = xaligned((size_t)n_out * 4);
         for (int64_t i = 0; i < m * ldx; i++)
             x[i] = frand();
@@ -541,11 +572,13 @@ static void test_matmul(void)
         float *y = xaligned((size_t)(m * ldy) * 4), *y1 = xaligned((size_t)(m * ldy) * 4);
         void *scratch = xaligned(kvlm_matmul_scratch_bytes(&W, m) + 1);
         uint8_t *xq = xaligned(kvlm_dtype_row_bytes(tr->act_type, n_in));
+        for (int lay = 0; lay < (w8 ? 2 : 1); lay++)
         for (int k = 0; k < n_isas; k++) {
             const kvlm_kernel_ops *o = isas[k];
+            const kvlm_weight *Wp = lay ? &W8 : &W;
             for (int withb = 0; withb < 2; withb++) {
                 const float *bb = withb ? bias : NULL;
-                kvlm_matmul(NULL, o, &W, bb, x, ldx, m, y, ldy, scratch);
+                kvlm_matmul(NULL, o, Wp, bb, x, ldx, m, y, ldy, scratch);
                 int bad = 0;
                 for (int64_t r = 0; r < m; r++) {
                     o->quantize_row(tr->act_type, x + r * ldx, xq, n_in);
@@ -556,13 +589,13 @@ static void test_matmul(void)
                         bad += fbits(v) != fbits(y[r * ldy + c]);
                     }
                 }
-                CHECK(bad == 0, "%s matmul %s bias=%d: %d elements differ from vec_dot", o->name,
-                      tr->name, withb, bad);
+                CHECK(bad == 0, "%s matmul %s%s bias=%d: %d elements differ from vec_dot", o->name,
+                      tr->name, lay ? " (x8 layout)" : "", withb, bad);
                 for (int p = 0; p < 3; p++) {
                     if (p > 0 && !pools[p])
                         continue;
                     memset(y1, 0, (size_t)(m * ldy) * 4);
-                    kvlm_matmul(pools[p], o, &W, bb, x, ldx, m, y1, ldy, scratch);
+                    kvlm_matmul(pools[p], o, Wp, bb, x, ldx, m, y1, ldy, scratch);
                     bad = 0;
                     for (int64_t r = 0; r < m; r++)
                         bad += memcmp(y + r * ldy, y1 + r * ldy, (size_t)n_out * 4) != 0;
@@ -570,7 +603,7 @@ static void test_matmul(void)
                           kvlm_threadpool_n_threads(pools[p]));
                     bad = 0;
                     for (int64_t r = 0; r < m; r++) {
-                        kvlm_matmul(pools[p], o, &W, bb, x + r * ldx, ldx, 1, y1, ldy, scratch);
+                        kvlm_matmul(pools[p], o, Wp, bb, x + r * ldx, ldx, 1, y1, ldy, scratch);
                         bad += memcmp(y + r * ldy, y1, (size_t)n_out * 4) != 0;
                     }
                     CHECK(bad == 0, "%s matmul %s: %d rows differ when computed alone (%d threads)",
@@ -578,7 +611,7 @@ static void test_matmul(void)
                 }
             }
         }
-        free(wd); free(x); free(bias); free(y); free(y1); free(scratch); free(xq);
+        free(wd); free(w8); free(x); free(bias); free(y); free(y1); free(scratch); free(xq);
     }
     kvlm_threadpool_free(pools[1]);
     kvlm_threadpool_free(pools[2]);

@@ -68,6 +68,7 @@ const kvlm_kernel_ops kvlm_kernels_ref = {
     .dequantize_row = kvlm_ref_dequantize_row,
     .quantize_row = kvlm_ref_quantize_row,
     .vec_dot = kvlm_ref_vec_dot,
+    .x8_dot = kvlm_ref_x8_dot,
     .vec_mad = kvlm_ref_vec_mad,
     .rmsnorm = kvlm_ref_rmsnorm,
     .layernorm = kvlm_ref_layernorm,

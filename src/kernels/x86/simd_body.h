@@ -13,10 +13,12 @@
  * Everything here is static. Reduction orders (fixed for the ISA):
  *   F32/F16/BF16: one 8-lane FMA accumulator over chunks of 8 elements,
  *     hsum8 in a fixed tree, then the tail left to right with scalar FMA.
- *   Q8_0/Q4_0: exact int32 lanes per block (each lane: 4 products), then a
- *     per-lane FMA of (d_w*d_x) into one 8-lane accumulator; hsum8 at the
- *     end. How a lane's integer is formed (sign trick, or Q4_0's unsigned
- *     nibbles minus 8 * the lane's x sum) does not matter: it is exact.
+ *   Q8_0/Q4_0/Q5_0: the reference's: per block the exact int32 sum of the
+ *     32 products, then sum = sum + (d_w*d_x) * float(isum) in block order
+ *     (multiply, multiply, add; no FMA), so every ISA gives the reference's
+ *     bits. How the integer is formed (sign trick, Q4_0's unsigned nibbles
+ *     minus 8 * the x sum, a row per lane in the x8 kernels) does not matter:
+ *     it is exact.
  *   K-quants: exact int32 per super-block (identical to the reference's
  *     isum/imin), combined in float exactly as the reference does.
  * dequantize_row and quantize_row give the reference's bits for every type.
@@ -154,16 +156,14 @@ ALWAYS_INLINE __m256i q32_unpack(int kind, const uint8_t *wb)
     return kind == QK_Q4_0 ? q4_0_unpack(wb + 2) : kind == QK_Q5_0 ? q5_0_unpack(wb) : ld256(wb + 2);
 }
 
+/* Per block: the exact int32 sum of each (row, column) pair, then
+ * sum += (d_w * d_x) * isum in float (the reference's numerics; the x8
+ * kernels below compute the same numbers with one row per lane). */
 ALWAYS_INLINE void dotq_rows(const int R, const int C, int kind, int64_t nb, const uint8_t *w,
                              size_t ws, const uint8_t *x, size_t xs, float *out)
 {
     const size_t wbytes = kind == QK_Q4_0 ? KVLM_Q4_0_BYTES : kind == QK_Q5_0 ? KVLM_Q5_0_BYTES : KVLM_Q8_0_BYTES;
-    __m256 acc[4][2];
-    UNROLL
-    for (int r = 0; r < R; r++)
-        UNROLL
-        for (int c = 0; c < C; c++)
-            acc[r][c] = _mm256_setzero_ps();
+    float sum[4][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
     for (int64_t i = 0; i < nb; i++) {
         __m256i xq[2], x8[2];
         float dx[2];
@@ -178,27 +178,27 @@ ALWAYS_INLINE void dotq_rows(const int R, const int C, int kind, int64_t nb, con
         UNROLL
         for (int r = 0; r < R; r++) {
             const uint8_t *wb = w + r * ws + i * wbytes;
+            float dw = f16s(wb);
+            __m256i iv[2];
             if (kind == QK_Q4_0) {
                 /* unsigned nibbles straight into the u8 operand: sum nib*x - 8*sum x
-                 * = sum (nib-8)*x, the same exact int32 per lane as the sign trick */
+                 * = sum (nib-8)*x, exact */
                 __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(wb + 2));
                 __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), _mm256_set1_epi8(0x0F));
-                float dw = f16s(wb);
                 UNROLL
-                for (int c = 0; c < C; c++) {
-                    __m256 p = _mm256_cvtepi32_ps(_mm256_sub_epi32(dot4(nib, xq[c]), x8[c]));
-                    acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx[c]), p, acc[r][c]);
-                }
-                continue;
+                for (int c = 0; c < C; c++)
+                    iv[c] = _mm256_sub_epi32(dot4(nib, xq[c]), x8[c]);
+            } else {
+                __m256i wq = q32_unpack(kind, wb);
+                __m256i wabs = _mm256_sign_epi8(wq, wq); /* |w| as u8 (-128 -> 128) */
+                UNROLL
+                for (int c = 0; c < C; c++) /* sign trick: |w| (u8) x sign(w)*x (s8) = w*x */
+                    iv[c] = dot4(wabs, _mm256_sign_epi8(xq[c], wq));
             }
-            __m256i wq = q32_unpack(kind, wb);
-            __m256i wabs = _mm256_sign_epi8(wq, wq); /* |w| as u8 (-128 -> 128) */
-            float dw = f16s(wb);
             UNROLL
             for (int c = 0; c < C; c++) {
-                /* sign trick: |w| (u8) x sign(w)*x (s8) = w*x, exact in int32 */
-                __m256 p = _mm256_cvtepi32_ps(dot4(wabs, _mm256_sign_epi8(xq[c], wq)));
-                acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx[c]), p, acc[r][c]);
+                float d = dw * dx[c];
+                sum[r][c] += d * (float)hsum8i(iv[c]);
             }
         }
     }
@@ -206,7 +206,7 @@ ALWAYS_INLINE void dotq_rows(const int R, const int C, int kind, int64_t nb, con
     for (int r = 0; r < R; r++)
         UNROLL
         for (int c = 0; c < C; c++)
-            out[c * R + r] = hsum8(acc[r][c]);
+            out[c * R + r] = sum[r][c];
 }
 
 /* ---- K-quant weights x Q8_K activations ------------------------------------ */
@@ -408,34 +408,21 @@ static void simd_vec_dot4x2(kvlm_dtype wt, int64_t n, const void *w, size_t ws, 
 /* ---- packed weight panels for batched matmul (kvlm_kernel_ops.panel_*) ------
  *
  * A panel holds a few weight rows in a form the batched kernels read without
- * unpacking again for every activation row; it is built once per tile and then
- * used against all m activation rows. Per-row layout (row stride
- * simd_panel_row_bytes):
- *   F16/BF16: n f32, the exact conversion of the weights (F32 weights are used
- *             in place, never packed);
- *   Q8_0/Q4_0/Q5_0: nb blocks of 32 B w as s8, then nb f32 block scales d_w
- *             (the exact f16 -> f32 value). |w| is recomputed per use: storing
- *             it doubled the panel and L2 traffic bounded the kernel.
+ * converting again for every activation row; it is built once per tile and
+ * then used against all m activation rows. Per-row layout (row stride
+ * simd_panel_row_bytes): F16/BF16: n f32, the exact conversion of the
+ * weights (F32 weights are used in place, never packed). Q8_0/Q4_0 use the
+ * x8 layout instead (below), Q5_0 and the K-quants the row kernels.
  * Invariant: every (weight row, activation row) element goes through the
  * instruction sequence of dot_rows(1, 1, ...) = vec_dot on the same values:
- * float types one 8-lane FMA chain + hsum8 + scalar tail (f16/bf16 -> f32 is
- * exact, so FMA on the converted panel is FMA on the same numbers); Q*_0 the
- * same exact int32 lanes, converted, times the float product d_w*d_x
- * (computed as a vector multiply of the same two floats: same bits), FMA'd
- * into one 8-lane accumulator per block in block order, hsum8 at the end. */
+ * one 8-lane FMA chain + hsum8 + scalar tail (f16/bf16 -> f32 is exact, so
+ * FMA on the converted panel is FMA on the same numbers). */
 
 static size_t simd_panel_row_bytes(kvlm_dtype wt, int64_t n)
 {
-    size_t b;
-    switch (wt) {
-    case KVLM_DTYPE_F16:
-    case KVLM_DTYPE_BF16: b = (size_t)n * 4; break;
-    case KVLM_DTYPE_Q8_0:
-    case KVLM_DTYPE_Q4_0:
-    case KVLM_DTYPE_Q5_0: b = (size_t)(n / 32) * 36; break;
-    default: return 0;
-    }
-    return (b + 63) / 64 * 64;
+    if (wt != KVLM_DTYPE_F16 && wt != KVLM_DTYPE_BF16)
+        return 0;
+    return ((size_t)n * 4 + 63) / 64 * 64;
 }
 
 static void simd_panel_pack(kvlm_dtype wt, int64_t n, const void *w, size_t ws, int rows, void *panel)
@@ -443,73 +430,20 @@ static void simd_panel_pack(kvlm_dtype wt, int64_t n, const void *w, size_t ws, 
     size_t ps = simd_panel_row_bytes(wt, n);
     for (int r = 0; r < rows; r++) {
         const uint8_t *wr = (const uint8_t *)w + (size_t)r * ws;
-        uint8_t *pr = (uint8_t *)panel + (size_t)r * ps;
-        if (wt == KVLM_DTYPE_F16 || wt == KVLM_DTYPE_BF16) {
-            int64_t i = 0;
-            for (; i + 8 <= n; i += 8)
-                _mm256_storeu_ps((float *)(void *)pr + i, load8(wt, wr, i));
-            for (; i < n; i++)
-                ((float *)(void *)pr)[i] = load1(wt, wr, i);
-            continue;
-        }
-        int kind = wt == KVLM_DTYPE_Q4_0 ? QK_Q4_0 : wt == KVLM_DTYPE_Q5_0 ? QK_Q5_0 : QK_Q8_0;
-        size_t bb = kind == QK_Q4_0 ? KVLM_Q4_0_BYTES : kind == QK_Q5_0 ? KVLM_Q5_0_BYTES : KVLM_Q8_0_BYTES;
-        int64_t nb = n / 32;
-        float *sc = (float *)(void *)(pr + nb * 32);
-        for (int64_t i = 0; i < nb; i++) {
-            const uint8_t *wb = wr + i * bb;
-            _mm256_storeu_si256((__m256i *)(void *)(pr + 32 * i), q32_unpack(kind, wb));
-            sc[i] = f16s(wb);
-        }
+        float *pr = (float *)(void *)((uint8_t *)panel + (size_t)r * ps);
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(pr + i, load8(wt, wr, i));
+        for (; i < n; i++)
+            pr[i] = load1(wt, wr, i);
     }
 }
 
-/* Q*_0 panel rows (R of them, ps apart) x C Q8_0 activation rows: out[c*R + r] */
-ALWAYS_INLINE void pdotq_rows(const int R, const int C, int64_t nb, const uint8_t *p, size_t ps,
-                              const uint8_t *x, size_t xs, float *out)
-{
-    __m256 acc[4][2];
-    UNROLL
-    for (int r = 0; r < R; r++)
-        UNROLL
-        for (int c = 0; c < C; c++)
-            acc[r][c] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < nb; i++) {
-        __m256i xq[2];
-        __m256 dx[2];
-        UNROLL
-        for (int c = 0; c < C; c++) {
-            const uint8_t *xb = x + c * xs + i * KVLM_Q8_0_BYTES;
-            xq[c] = ld256(xb + 2);
-            dx[c] = _mm256_set1_ps(f16s(xb));
-        }
-        UNROLL
-        for (int r = 0; r < R; r++) {
-            __m256i wq = ld256(p + r * ps + 32 * i);
-            __m256i wabs = _mm256_sign_epi8(wq, wq);
-            __m256 dw = _mm256_broadcast_ss((const float *)(const void *)(p + r * ps + nb * 32) + i);
-            UNROLL
-            for (int c = 0; c < C; c++) {
-                __m256 q = _mm256_cvtepi32_ps(dot4(wabs, _mm256_sign_epi8(xq[c], wq)));
-                acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dx[c]), q, acc[r][c]);
-            }
-        }
-    }
-    UNROLL
-    for (int r = 0; r < R; r++)
-        UNROLL
-        for (int c = 0; c < C; c++)
-            out[c * R + r] = hsum8(acc[r][c]);
-}
-
-ALWAYS_INLINE void panel_tile(const int R, const int C, bool isq, int64_t n, const uint8_t *p, size_t ps,
+ALWAYS_INLINE void panel_tile(const int R, const int C, int64_t n, const uint8_t *p, size_t ps,
                               const uint8_t *x, size_t xs, float *y, int64_t ldy)
 {
     float out[12];
-    if (isq)
-        pdotq_rows(R, C, n / 32, p, ps, x, xs, out);
-    else
-        dotf_rows(R, C, KVLM_DTYPE_F32, n, p, ps, x, xs, out);
+    dotf_rows(R, C, KVLM_DTYPE_F32, n, p, ps, x, xs, out);
     UNROLL
     for (int c = 0; c < C; c++)
         UNROLL
@@ -518,28 +452,130 @@ ALWAYS_INLINE void panel_tile(const int R, const int C, bool isq, int64_t n, con
 }
 
 /* Columns [c, c + C) of simd_panel_dot: 4-row tiles, then single rows. */
-ALWAYS_INLINE void panel_cols(const int C, bool isq, int64_t n, const uint8_t *p, size_t ps, int rows,
+ALWAYS_INLINE void panel_cols(const int C, int64_t n, const uint8_t *p, size_t ps, int rows,
                               const uint8_t *x, size_t xs, float *y, int64_t ldy)
 {
     int r = 0;
-    for (; r + 4 <= rows; r += 4) panel_tile(4, C, isq, n, p + r * ps, ps, x, xs, y + r, ldy);
-    for (; r < rows; r++) panel_tile(1, C, isq, n, p + r * ps, ps, x, xs, y + r, ldy);
+    for (; r + 4 <= rows; r += 4) panel_tile(4, C, n, p + r * ps, ps, x, xs, y + r, ldy);
+    for (; r < rows; r++) panel_tile(1, C, n, p + r * ps, ps, x, xs, y + r, ldy);
 }
 
 /* y[c*ldy + r] = vec_dot(weight row r, x row c) for r < rows, c < m, from a
- * panel (ps bytes per row; for F32 weights the weight rows themselves).
- * Int8 panels use 2-column tiles, float panels 3-column ones. */
+ * float panel (ps bytes per row; for F32 weights the weight rows themselves),
+ * in 3-column tiles. */
 static void simd_panel_dot(kvlm_dtype wt, int64_t n, const void *panel, size_t ps, int rows,
                            const void *x, size_t xs, int64_t m, float *y, int64_t ldy)
 {
+    (void)wt;
     const uint8_t *p = panel, *xb = x;
     int64_t c = 0;
-    if (wt == KVLM_DTYPE_Q8_0 || wt == KVLM_DTYPE_Q4_0 || wt == KVLM_DTYPE_Q5_0) {
-        for (; c + 2 <= m; c += 2) panel_cols(2, true, n, p, ps, rows, xb + c * xs, xs, y + c * ldy, ldy);
-        for (; c < m; c++) panel_cols(1, true, n, p, ps, rows, xb + c * xs, xs, y + c * ldy, ldy);
-    } else {
-        for (; c + 3 <= m; c += 3) panel_cols(3, false, n, p, ps, rows, xb + c * xs, xs, y + c * ldy, ldy);
-        for (; c < m; c++) panel_cols(1, false, n, p, ps, rows, xb + c * xs, xs, y + c * ldy, ldy);
+    for (; c + 3 <= m; c += 3) panel_cols(3, n, p, ps, rows, xb + c * xs, xs, y + c * ldy, ldy);
+    for (; c < m; c++) panel_cols(1, n, p, ps, rows, xb + c * xs, xs, y + c * ldy, ldy);
+}
+
+/* ---- x8 weights (kernels.h) x Q8_0 activations --------------------------------
+ * One weight row per 32-bit lane. Per block b and activation row c: the
+ * 8 rows' exact int32 sums (vertical adds only), then
+ *   acc = acc + (d_w * d_x) * float(isum)
+ * as two vector multiplies and an add: the reference's operations on the
+ * same numbers, so every element equals vec_dot's bits. Q8_0 forms the
+ * products with the sign trick (|w| u8 x sign(w)*x s8: a pair sum is at most
+ * 2*128*127, no saturation), one vpmaddwd per 32 products. Q4_0 feeds the
+ * unsigned nibbles (0..15) straight in and subtracts 8 * the block's x sum
+ * at the end; its int16 pair sums are at most 2*15*127 = 3810, so the 8 of a
+ * block add in int16 (<= 30480) before one vpmaddwd. Tiles of C <= 4
+ * activation rows share every weight load. */
+
+ALWAYS_INLINE __m256i bcast4(const uint8_t *p) /* 4 bytes at p in every lane */
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+ALWAYS_INLINE void x8_tile(const int C, bool q4, int64_t nb, const uint8_t *g, const uint8_t *x, size_t xs,
+                           const int32_t *xsum, float *y, int64_t ldy)
+{
+    const size_t gbb = q4 ? 8 * KVLM_Q4_0_BYTES : 8 * KVLM_Q8_0_BYTES;
+    const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc[4];
+    UNROLL
+    for (int c = 0; c < C; c++)
+        acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *gb = g + b * gbb;
+        __m256i is[4];
+        if (q4) {
+            __m256i s16[4];
+            UNROLL
+            for (int c = 0; c < C; c++)
+                s16[c] = _mm256_setzero_si256();
+            UNROLL
+            for (int h = 0; h < 4; h++) {
+                __m256i p = ld256(gb + 16 + 32 * h);
+                __m256i lo = _mm256_and_si256(p, m4), hi = _mm256_and_si256(_mm256_srli_epi16(p, 4), m4);
+                UNROLL
+                for (int c = 0; c < C; c++) {
+                    const uint8_t *xq = x + c * xs + b * KVLM_Q8_0_BYTES + 2;
+                    __m256i t = _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(xq + 4 * h)),
+                                                 _mm256_maddubs_epi16(hi, bcast4(xq + 16 + 4 * h)));
+                    s16[c] = _mm256_add_epi16(s16[c], t);
+                }
+            }
+            UNROLL
+            for (int c = 0; c < C; c++)
+                is[c] = _mm256_sub_epi32(_mm256_madd_epi16(s16[c], ones), _mm256_set1_epi32(8 * xsum[c * nb + b]));
+        } else {
+            UNROLL
+            for (int c = 0; c < C; c++)
+                is[c] = _mm256_setzero_si256();
+            UNROLL
+            for (int k = 0; k < 8; k++) {
+                __m256i w = ld256(gb + 16 + 32 * k);
+                __m256i wa = _mm256_sign_epi8(w, w);
+                UNROLL
+                for (int c = 0; c < C; c++) {
+                    const uint8_t *xq = x + c * xs + b * KVLM_Q8_0_BYTES + 2;
+                    __m256i p = _mm256_maddubs_epi16(wa, _mm256_sign_epi8(bcast4(xq + 4 * k), w));
+                    is[c] = _mm256_add_epi32(is[c], _mm256_madd_epi16(p, ones));
+                }
+            }
+        }
+        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)gb));
+        UNROLL
+        for (int c = 0; c < C; c++) {
+            __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(f16s(x + c * xs + b * KVLM_Q8_0_BYTES)));
+            acc[c] = _mm256_add_ps(acc[c], _mm256_mul_ps(d, _mm256_cvtepi32_ps(is[c])));
+        }
+    }
+    UNROLL
+    for (int c = 0; c < C; c++)
+        _mm256_storeu_ps(y + c * ldy, acc[c]);
+}
+
+ALWAYS_INLINE void x8_cols(const int C, bool q4, int64_t n, const uint8_t *groups, int64_t ngroups,
+                           const uint8_t *x, size_t xs, const int32_t *xsum, float *y, int64_t ldy)
+{
+    const int64_t nb = n / 32;
+    const size_t gs = (size_t)nb * 8 * (q4 ? KVLM_Q4_0_BYTES : KVLM_Q8_0_BYTES);
+    for (int64_t g = 0; g < ngroups; g++)
+        x8_tile(C, q4, nb, groups + g * gs, x, xs, xsum, y + 8 * g, ldy);
+}
+
+static void simd_x8_dot(kvlm_dtype wt, int64_t n, const void *groups, int64_t ngroups, const void *x,
+                        size_t xs, const int32_t *xsum, int64_t m, float *y, int64_t ldy)
+{
+    const bool q4 = wt == KVLM_DTYPE_Q4_0;
+    const uint8_t *gp = groups, *xb = x;
+    const int64_t nb = n / 32;
+    int64_t c = 0;
+    for (; c + 4 <= m; c += 4)
+        x8_cols(4, q4, n, gp, ngroups, xb + c * xs, xs, xsum + c * nb, y + c * ldy, ldy);
+    switch (m - c) {
+    case 3: x8_cols(3, q4, n, gp, ngroups, xb + c * xs, xs, xsum + c * nb, y + c * ldy, ldy); break;
+    case 2: x8_cols(2, q4, n, gp, ngroups, xb + c * xs, xs, xsum + c * nb, y + c * ldy, ldy); break;
+    case 1: x8_cols(1, q4, n, gp, ngroups, xb + c * xs, xs, xsum + c * nb, y + c * ldy, ldy); break;
+    default: break;
     }
 }
 
@@ -883,6 +919,7 @@ static void simd_add(int64_t n, const float *x, float *y)
         .panel_row_bytes = simd_panel_row_bytes,      \
         .panel_pack = simd_panel_pack,                \
         .panel_dot = simd_panel_dot,                  \
+        .x8_dot = simd_x8_dot,                        \
         .vec_mad = simd_vec_mad,                      \
         .dot_rows = simd_dot_rows,                    \
         .mad_rows = simd_mad_rows,                    \
