@@ -493,73 +493,99 @@ ALWAYS_INLINE __m256i bcast4(const uint8_t *p) /* 4 bytes at p in every lane */
     return _mm256_set1_epi32(v);
 }
 
-ALWAYS_INLINE void x8_tile(const int C, bool q4, int64_t nb, const uint8_t *g, const uint8_t *x, size_t xs,
-                           const int32_t *xsum, float *y, int64_t ldy)
+/* G groups (gs bytes apart) x C activation rows, G * C <= 4: y[c*ldy + 8*gi + r] */
+ALWAYS_INLINE void x8_tile(const int G, const int C, bool q4, int64_t nb, const uint8_t *g, size_t gs,
+                           const uint8_t *x, size_t xs, const int32_t *xsum, float *y, int64_t ldy)
 {
     const size_t gbb = q4 ? 8 * KVLM_Q4_0_BYTES : 8 * KVLM_Q8_0_BYTES;
     const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(0x0F);
-    __m256 acc[4];
+    __m256 acc[2][4];
     UNROLL
-    for (int c = 0; c < C; c++)
-        acc[c] = _mm256_setzero_ps();
+    for (int gi = 0; gi < G; gi++)
+        UNROLL
+        for (int c = 0; c < C; c++)
+            acc[gi][c] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *gb = g + b * gbb;
-        __m256i is[4];
+        __m256i is[2][4];
         if (q4) {
-            __m256i s16[4];
+            __m256i s16[2][4];
             UNROLL
-            for (int c = 0; c < C; c++)
-                s16[c] = _mm256_setzero_si256();
+            for (int gi = 0; gi < G; gi++)
+                UNROLL
+                for (int c = 0; c < C; c++)
+                    s16[gi][c] = _mm256_setzero_si256();
             UNROLL
             for (int h = 0; h < 4; h++) {
-                __m256i p = ld256(gb + 16 + 32 * h);
-                __m256i lo = _mm256_and_si256(p, m4), hi = _mm256_and_si256(_mm256_srli_epi16(p, 4), m4);
                 UNROLL
-                for (int c = 0; c < C; c++) {
-                    const uint8_t *xq = x + c * xs + b * KVLM_Q8_0_BYTES + 2;
-                    __m256i t = _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(xq + 4 * h)),
-                                                 _mm256_maddubs_epi16(hi, bcast4(xq + 16 + 4 * h)));
-                    s16[c] = _mm256_add_epi16(s16[c], t);
+                for (int gi = 0; gi < G; gi++) {
+                    __m256i p = ld256(g + gi * gs + b * gbb + 16 + 32 * h);
+                    __m256i lo = _mm256_and_si256(p, m4), hi = _mm256_and_si256(_mm256_srli_epi16(p, 4), m4);
+                    UNROLL
+                    for (int c = 0; c < C; c++) {
+                        const uint8_t *xq = x + c * xs + b * KVLM_Q8_0_BYTES + 2;
+                        __m256i t = _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(xq + 4 * h)),
+                                                     _mm256_maddubs_epi16(hi, bcast4(xq + 16 + 4 * h)));
+                        s16[gi][c] = _mm256_add_epi16(s16[gi][c], t);
+                    }
                 }
             }
             UNROLL
-            for (int c = 0; c < C; c++)
-                is[c] = _mm256_sub_epi32(_mm256_madd_epi16(s16[c], ones), _mm256_set1_epi32(8 * xsum[c * nb + b]));
+            for (int gi = 0; gi < G; gi++)
+                UNROLL
+                for (int c = 0; c < C; c++)
+                    is[gi][c] = _mm256_sub_epi32(_mm256_madd_epi16(s16[gi][c], ones),
+                                                 _mm256_set1_epi32(8 * xsum[c * nb + b]));
         } else {
             UNROLL
-            for (int c = 0; c < C; c++)
-                is[c] = _mm256_setzero_si256();
+            for (int gi = 0; gi < G; gi++)
+                UNROLL
+                for (int c = 0; c < C; c++)
+                    is[gi][c] = _mm256_setzero_si256();
             UNROLL
             for (int k = 0; k < 8; k++) {
-                __m256i w = ld256(gb + 16 + 32 * k);
-                __m256i wa = _mm256_sign_epi8(w, w);
                 UNROLL
-                for (int c = 0; c < C; c++) {
-                    const uint8_t *xq = x + c * xs + b * KVLM_Q8_0_BYTES + 2;
-                    __m256i p = _mm256_maddubs_epi16(wa, _mm256_sign_epi8(bcast4(xq + 4 * k), w));
-                    is[c] = _mm256_add_epi32(is[c], _mm256_madd_epi16(p, ones));
+                for (int gi = 0; gi < G; gi++) {
+                    __m256i w = ld256(g + gi * gs + b * gbb + 16 + 32 * k);
+                    __m256i wa = _mm256_sign_epi8(w, w);
+                    UNROLL
+                    for (int c = 0; c < C; c++) {
+                        const uint8_t *xq = x + c * xs + b * KVLM_Q8_0_BYTES + 2;
+                        __m256i p = _mm256_maddubs_epi16(wa, _mm256_sign_epi8(bcast4(xq + 4 * k), w));
+                        is[gi][c] = _mm256_add_epi32(is[gi][c], _mm256_madd_epi16(p, ones));
+                    }
                 }
             }
         }
-        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)gb));
         UNROLL
-        for (int c = 0; c < C; c++) {
-            __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(f16s(x + c * xs + b * KVLM_Q8_0_BYTES)));
-            acc[c] = _mm256_add_ps(acc[c], _mm256_mul_ps(d, _mm256_cvtepi32_ps(is[c])));
+        for (int gi = 0; gi < G; gi++) {
+            __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(g + gi * gs + b * gbb)));
+            UNROLL
+            for (int c = 0; c < C; c++) {
+                __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(f16s(x + c * xs + b * KVLM_Q8_0_BYTES)));
+                acc[gi][c] = _mm256_add_ps(acc[gi][c], _mm256_mul_ps(d, _mm256_cvtepi32_ps(is[gi][c])));
+            }
         }
     }
     UNROLL
-    for (int c = 0; c < C; c++)
-        _mm256_storeu_ps(y + c * ldy, acc[c]);
+    for (int gi = 0; gi < G; gi++)
+        UNROLL
+        for (int c = 0; c < C; c++)
+            _mm256_storeu_ps(y + c * ldy + 8 * gi, acc[gi][c]);
 }
 
+/* all groups x C activation rows; pairs of groups when C <= 2 (two weight
+ * streams in flight for decode) */
 ALWAYS_INLINE void x8_cols(const int C, bool q4, int64_t n, const uint8_t *groups, int64_t ngroups,
                            const uint8_t *x, size_t xs, const int32_t *xsum, float *y, int64_t ldy)
 {
     const int64_t nb = n / 32;
     const size_t gs = (size_t)nb * 8 * (q4 ? KVLM_Q4_0_BYTES : KVLM_Q8_0_BYTES);
-    for (int64_t g = 0; g < ngroups; g++)
-        x8_tile(C, q4, nb, groups + g * gs, x, xs, xsum, y + 8 * g, ldy);
+    int64_t g = 0;
+    if (C <= 2)
+        for (; g + 2 <= ngroups; g += 2)
+            x8_tile(2, C, q4, nb, groups + g * gs, gs, x, xs, xsum, y + 8 * g, ldy);
+    for (; g < ngroups; g++)
+        x8_tile(1, C, q4, nb, groups + g * gs, gs, x, xs, xsum, y + 8 * g, ldy);
 }
 
 static void simd_x8_dot(kvlm_dtype wt, int64_t n, const void *groups, int64_t ngroups, const void *x,
