@@ -44,10 +44,16 @@ static size_t act_stride(const kvlm_weight *w)
     return (b + SCRATCH_ALIGN - 1) / SCRATCH_ALIGN * SCRATCH_ALIGN;
 }
 
+/* whether the x8 kernel of w's type wants the Q8_0 block sums of x */
+static bool wants_xsum(const kvlm_weight *w)
+{
+    return w->type == KVLM_DTYPE_Q8_0 || w->type == KVLM_DTYPE_Q4_0;
+}
+
 /* bytes of the x8 block sums of m activation rows (after the rows) */
 static size_t xsum_bytes(const kvlm_weight *w, int64_t m)
 {
-    return kvlm_x8_type(w->type) ? (size_t)m * (size_t)(w->n_in / 32) * sizeof(int32_t) : 0;
+    return wants_xsum(w) ? (size_t)m * (size_t)(w->n_in / 32) * sizeof(int32_t) : 0;
 }
 
 size_t kvlm_matmul_scratch_bytes(const kvlm_weight *w, int64_t m)
@@ -265,7 +271,7 @@ void kvlm_matmul(struct kvlm_threadpool *tp, const kvlm_kernel_ops *ops,
         c.xq_stride = act_stride(w);
         /* x8 path: weights already in x8 form, or enough rows to pay for packing */
         c.x8 = kvlm_x8_type(w->type) && ops->x8_dot && (w->x8 || m >= PANEL_MIN_ROWS);
-        if (c.x8)
+        if (c.x8 && wants_xsum(w))
             c.xsum = (int32_t *)(void *)((uint8_t *)scratch + (size_t)m * c.xq_stride);
         kvlm_threadpool_run(m > 1 ? tp : NULL, quantize_task, &c);
     }

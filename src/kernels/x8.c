@@ -11,46 +11,64 @@
  */
 #include "kernels/kernels_impl.h"
 
-bool kvlm_x8_type(kvlm_dtype t) { return t == KVLM_DTYPE_Q8_0 || t == KVLM_DTYPE_Q4_0; }
+bool kvlm_x8_type(kvlm_dtype t)
+{
+    return t == KVLM_DTYPE_Q8_0 || t == KVLM_DTYPE_Q4_0 || t == KVLM_DTYPE_Q4_K;
+}
 
-static size_t block_bytes(kvlm_dtype t) { return t == KVLM_DTYPE_Q4_0 ? KVLM_Q4_0_BYTES : KVLM_Q8_0_BYTES; }
+static size_t block_bytes(kvlm_dtype t)
+{
+    return t == KVLM_DTYPE_Q4_0 ? KVLM_Q4_0_BYTES : t == KVLM_DTYPE_Q4_K ? KVLM_Q4_K_BYTES : KVLM_Q8_0_BYTES;
+}
 
-/* bytes of quants per row per block: Q8_0 32 (8 chunks of 4), Q4_0 16 (4 chunks) */
-static int quant_bytes(kvlm_dtype t) { return t == KVLM_DTYPE_Q4_0 ? 16 : 32; }
+static int64_t block_elems(kvlm_dtype t) { return t == KVLM_DTYPE_Q4_K ? 256 : 32; }
+
+/* f16 header fields per row block (d; Q4_K: d, dmin); the rest of the
+ * block is 4-byte words */
+static int header_fields(kvlm_dtype t) { return t == KVLM_DTYPE_Q4_K ? 2 : 1; }
+
+/* Row block blk <-> block of a group (lane r): header field f at
+ * 16f + 2r, word k of the rest at 16H + 32k + 4r. */
+static void block_to_group(kvlm_dtype t, const uint8_t *blk, int r, uint8_t *gb)
+{
+    const int H = header_fields(t), words = (int)(block_bytes(t) - 2 * (size_t)H) / 4;
+    for (int f = 0; f < H; f++)
+        memcpy(gb + 16 * f + 2 * r, blk + 2 * f, 2);
+    for (int k = 0; k < words; k++)
+        memcpy(gb + 16 * H + 32 * k + 4 * r, blk + 2 * H + 4 * k, 4);
+}
+
+static void group_to_block(kvlm_dtype t, const uint8_t *gb, int r, uint8_t *blk)
+{
+    const int H = header_fields(t), words = (int)(block_bytes(t) - 2 * (size_t)H) / 4;
+    for (int f = 0; f < H; f++)
+        memcpy(blk + 2 * f, gb + 16 * f + 2 * r, 2);
+    for (int k = 0; k < words; k++)
+        memcpy(blk + 2 * H + 4 * k, gb + 16 * H + 32 * k + 4 * r, 4);
+}
 
 void kvlm_x8_pack(kvlm_dtype t, int64_t n, const void *w, size_t ws, int64_t groups, void *dst)
 {
     const size_t bb = block_bytes(t);
-    const int qb = quant_bytes(t);
-    const int64_t nb = n / 32;
+    const int64_t nb = n / block_elems(t);
     const size_t gs = (size_t)nb * 8 * bb; /* bytes per group */
     for (int64_t g = 0; g < groups; g++) {
         const uint8_t *rows = (const uint8_t *)w + (size_t)g * 8 * ws;
         uint8_t *out = (uint8_t *)dst + (size_t)g * gs;
-        for (int64_t b = 0; b < nb; b++, out += 8 * bb) {
-            for (int r = 0; r < 8; r++) {
-                const uint8_t *blk = rows + (size_t)r * ws + (size_t)b * bb;
-                memcpy(out + 2 * r, blk, 2);
-                for (int k = 0; k < qb / 4; k++)
-                    memcpy(out + 16 + 32 * k + 4 * r, blk + 2 + 4 * k, 4);
-            }
-        }
+        for (int64_t b = 0; b < nb; b++, out += 8 * bb)
+            for (int r = 0; r < 8; r++)
+                block_to_group(t, rows + (size_t)r * ws + (size_t)b * bb, r, out);
     }
 }
 
 void kvlm_x8_unpack_row(kvlm_dtype t, int64_t n, const void *groups, int64_t r, void *dst)
 {
     const size_t bb = block_bytes(t);
-    const int qb = quant_bytes(t);
-    const int64_t nb = n / 32;
+    const int64_t nb = n / block_elems(t);
     const uint8_t *g = (const uint8_t *)groups + (size_t)(r / 8) * (size_t)nb * 8 * bb;
-    const int lane = (int)(r % 8);
     uint8_t *out = dst;
-    for (int64_t b = 0; b < nb; b++, g += 8 * bb, out += bb) {
-        memcpy(out, g + 2 * lane, 2);
-        for (int k = 0; k < qb / 4; k++)
-            memcpy(out + 2 + 4 * k, g + 16 + 32 * k + 4 * lane, 4);
-    }
+    for (int64_t b = 0; b < nb; b++, g += 8 * bb, out += bb)
+        group_to_block(t, g, (int)(r % 8), out);
 }
 
 void kvlm_x8_block_sums(int64_t n, const void *x, int32_t *xsum)
@@ -70,34 +88,23 @@ void kvlm_ref_x8_dot(kvlm_dtype wt, int64_t n, const void *groups, int64_t ngrou
                      float *y, int64_t ldy)
 {
     (void)xsum; /* the reference forms each product directly */
+    /* Each weight block is rebuilt in the row layout and given to the
+     * reference dot on its own; the reference sums a row as sum += (value
+     * of block b) from 0, and 0 + v == v, so this is its result bit for bit. */
+    uint8_t blk[KVLM_Q4_K_BYTES];
     const size_t bb = block_bytes(wt);
-    const int64_t nb = n / 32;
-    for (int64_t c = 0; c < m; c++) {
-        const uint8_t *xr = (const uint8_t *)x + (size_t)c * xs;
-        for (int64_t g = 0; g < ngroups; g++) {
-            const uint8_t *gp = (const uint8_t *)groups + (size_t)g * (size_t)nb * 8 * bb;
-            for (int r = 0; r < 8; r++) {
-                float sum = 0.0f;
-                for (int64_t b = 0; b < nb; b++) {
-                    const uint8_t *gb = gp + (size_t)b * 8 * bb, *xb = xr + (size_t)b * KVLM_Q8_0_BYTES;
-                    const int8_t *qx = (const int8_t *)(xb + 2);
-                    int32_t isum = 0;
-                    if (wt == KVLM_DTYPE_Q4_0) {
-                        for (int j = 0; j < 16; j++) {
-                            uint8_t q = gb[16 + 32 * (j / 4) + 4 * r + j % 4];
-                            isum += ((q & 0xF) - 8) * qx[j] + ((q >> 4) - 8) * qx[j + 16];
-                        }
-                    } else {
-                        for (int j = 0; j < 32; j++)
-                            isum += (int8_t)gb[16 + 32 * (j / 4) + 4 * r + j % 4] * qx[j];
-                    }
-                    float d = kvlm_ld_f16(gb + 2 * r) * kvlm_ld_f16(xb);
-                    sum += d * (float)isum;
-                }
-                y[c * ldy + 8 * g + r] = sum;
+    const int64_t be = block_elems(wt), nb = n / be;
+    const size_t ab = kvlm_dtype_row_bytes(kvlm_dtype_traits_get(wt)->act_type, be);
+    for (int64_t c = 0; c < m; c++)
+        for (int64_t r = 0; r < 8 * ngroups; r++) {
+            const uint8_t *g = (const uint8_t *)groups + (size_t)(r / 8) * (size_t)nb * 8 * bb;
+            float sum = 0.0f;
+            for (int64_t b = 0; b < nb; b++) {
+                group_to_block(wt, g + (size_t)b * 8 * bb, (int)(r % 8), blk);
+                sum += kvlm_ref_vec_dot(wt, be, blk, (const uint8_t *)x + (size_t)c * xs + (size_t)b * ab);
             }
+            y[c * ldy + r] = sum;
         }
-    }
 }
 
 void kvlm_weight_dequant_row(const kvlm_kernel_ops *ops, const kvlm_weight *w, int64_t r, float *dst)
@@ -109,14 +116,11 @@ void kvlm_weight_dequant_row(const kvlm_kernel_ops *ops, const kvlm_weight *w, i
     }
     /* one block at a time through a stack buffer: rows can be long */
     const size_t bb = block_bytes(w->type);
-    const int qb = quant_bytes(w->type);
+    const int64_t be = block_elems(w->type);
     const uint8_t *g = (const uint8_t *)w->data + (size_t)(r / 8) * 8 * w->row_bytes;
-    const int lane = (int)(r % 8);
-    uint8_t blk[KVLM_Q8_0_BYTES];
-    for (int64_t b = 0; b < w->n_in / 32; b++, g += 8 * bb) {
-        memcpy(blk, g + 2 * lane, 2);
-        for (int k = 0; k < qb / 4; k++)
-            memcpy(blk + 2 + 4 * k, g + 16 + 32 * k + 4 * lane, 4);
-        ops->dequantize_row(w->type, blk, dst + 32 * b, 32);
+    uint8_t blk[KVLM_Q4_K_BYTES];
+    for (int64_t b = 0; b < w->n_in / be; b++, g += 8 * bb) {
+        group_to_block(w->type, g, (int)(r % 8), blk);
+        ops->dequantize_row(w->type, blk, dst + be * b, be);
     }
 }

@@ -588,6 +588,97 @@ ALWAYS_INLINE void x8_cols(const int C, bool q4, int64_t n, const uint8_t *group
         x8_tile(1, C, q4, nb, groups + g * gs, gs, x, xs, xsum, y + 8 * g, ldy);
 }
 
+/* Q4_K in the x8 layout (header fields d at 0, dmin at 16; then 4-byte
+ * words: 3 of packed scales at 32 + 32k, 32 of quants at 128 + 32k) x
+ * Q8_K activations, C <= 2 rows: per super-block and lane (row), the
+ * reference's exact isum = sum_j sc_j * (sub-block j dot) and imin =
+ * sum_j m_j * (x sum of sub-block j), then sum += d*isum - dmin*imin as the
+ * reference. The 6-bit scales of 8 rows unpack in 4 vector ops
+ * (k_scales_mins on a lane each); vpshufb spreads sub-block j's scale into
+ * both int16 halves of its lane, so vpmaddwd applies the scale while it
+ * widens (the 16 products of a half are <= 16*15*127 = 30480). */
+ALWAYS_INLINE void x8k_tile(const int C, int64_t nb, const uint8_t *g, const uint8_t *x, size_t xs,
+                            float *y, int64_t ldy)
+{
+    const size_t gbb = 8 * KVLM_Q4_K_BYTES;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m6 = _mm256_set1_epi8(0x3F), m2 = _mm256_set1_epi8(0x03);
+    const __m256i ones = _mm256_set1_epi16(1);
+    /* byte 4r' + j of each 128-bit half into int16 halves: 0x80 bytes give 0 */
+    const __m256i base = _mm256_setr_epi32((int)0x80008000, (int)0x80048004, (int)0x80088008, (int)0x800C800C,
+                                           (int)0x80008000, (int)0x80048004, (int)0x80088008, (int)0x800C800C);
+    __m256 acc[2];
+    UNROLL
+    for (int c = 0; c < C; c++)
+        acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *gb = g + b * gbb;
+        __m256i A = ld256(gb + 32), B = ld256(gb + 64), W = ld256(gb + 96);
+        __m256i sc[2], mn[2];
+        sc[0] = _mm256_and_si256(A, m6);
+        sc[1] = _mm256_or_si256(_mm256_and_si256(W, m4),
+                                _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(A, 6), m2), 4));
+        mn[0] = _mm256_and_si256(B, m6);
+        mn[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(W, 4), m4),
+                                _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(B, 6), m2), 4));
+        __m256i isum[2], imin[2];
+        UNROLL
+        for (int c = 0; c < C; c++)
+            isum[c] = _mm256_setzero_si256();
+        UNROLL
+        for (int p = 0; p < 4; p++) { /* sub-blocks 2p (low nibbles) and 2p+1 (high) */
+            __m256i se[2], so[2];
+            UNROLL
+            for (int c = 0; c < C; c++)
+                se[c] = so[c] = _mm256_setzero_si256();
+            UNROLL
+            for (int kk = 0; kk < 8; kk++) {
+                __m256i q = ld256(gb + 128 + 32 * (8 * p + kk));
+                __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                UNROLL
+                for (int c = 0; c < C; c++) {
+                    const uint8_t *xq = x + c * xs + b * KVLM_Q8_K_BYTES + 4;
+                    se[c] = _mm256_add_epi16(se[c], _mm256_maddubs_epi16(lo, bcast4(xq + 64 * p + 4 * kk)));
+                    so[c] = _mm256_add_epi16(so[c], _mm256_maddubs_epi16(hi, bcast4(xq + 64 * p + 32 + 4 * kk)));
+                }
+            }
+            const int j0 = 2 * p, j1 = 2 * p + 1;
+            __m256i s0 = _mm256_shuffle_epi8(sc[j0 / 4], _mm256_add_epi32(base, _mm256_set1_epi32((j0 % 4) * 0x10001)));
+            __m256i s1 = _mm256_shuffle_epi8(sc[j1 / 4], _mm256_add_epi32(base, _mm256_set1_epi32((j1 % 4) * 0x10001)));
+            UNROLL
+            for (int c = 0; c < C; c++)
+                isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(_mm256_madd_epi16(se[c], s0),
+                                                                     _mm256_madd_epi16(so[c], s1)));
+        }
+        UNROLL
+        for (int c = 0; c < C; c++) {
+            /* x sums of the 8 sub-blocks (Q8_K bsums are per 16), as int16
+             * pairs (sub-blocks 2p, 2p+1) in every lane */
+            __m256i xs8 = _mm256_madd_epi16(ld256(x + c * xs + b * KVLM_Q8_K_BYTES + 260), ones);
+            __m256i pk = _mm256_packs_epi32(xs8, xs8); /* |sum| <= 32*127: exact */
+            imin[c] = _mm256_setzero_si256();
+            UNROLL
+            for (int p = 0; p < 4; p++) {
+                __m256i xw = _mm256_permutevar8x32_epi32(pk, _mm256_set1_epi32((p / 2) * 4 + (p % 2)));
+                __m256i mv = _mm256_shuffle_epi8(mn[p / 2], _mm256_add_epi32(base,
+                                                 _mm256_set1_epi32(2 * (p % 2) + ((2 * (p % 2) + 1) << 16))));
+                imin[c] = _mm256_add_epi32(imin[c], _mm256_madd_epi16(mv, xw));
+            }
+        }
+        __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)gb));
+        __m256 dmv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(gb + 16)));
+        UNROLL
+        for (int c = 0; c < C; c++) {
+            __m256 dx = _mm256_set1_ps(kvlm_ld_f32(x + c * xs + b * KVLM_Q8_K_BYTES));
+            __m256 a = _mm256_mul_ps(_mm256_mul_ps(dv, dx), _mm256_cvtepi32_ps(isum[c]));
+            __m256 cc = _mm256_mul_ps(_mm256_mul_ps(dmv, dx), _mm256_cvtepi32_ps(imin[c]));
+            acc[c] = _mm256_add_ps(acc[c], _mm256_sub_ps(a, cc));
+        }
+    }
+    UNROLL
+    for (int c = 0; c < C; c++)
+        _mm256_storeu_ps(y + c * ldy, acc[c]);
+}
+
 static void simd_x8_dot(kvlm_dtype wt, int64_t n, const void *groups, int64_t ngroups, const void *x,
                         size_t xs, const int32_t *xsum, int64_t m, float *y, int64_t ldy)
 {
@@ -595,6 +686,16 @@ static void simd_x8_dot(kvlm_dtype wt, int64_t n, const void *groups, int64_t ng
     const uint8_t *gp = groups, *xb = x;
     const int64_t nb = n / 32;
     int64_t c = 0;
+    if (wt == KVLM_DTYPE_Q4_K) {
+        const size_t gs = (size_t)(n / 256) * 8 * KVLM_Q4_K_BYTES;
+        for (; c + 2 <= m; c += 2)
+            for (int64_t g = 0; g < ngroups; g++)
+                x8k_tile(2, n / 256, gp + g * gs, xb + c * xs, xs, y + c * ldy + 8 * g, ldy);
+        if (c < m)
+            for (int64_t g = 0; g < ngroups; g++)
+                x8k_tile(1, n / 256, gp + g * gs, xb + c * xs, xs, y + c * ldy + 8 * g, ldy);
+        return;
+    }
     for (; c + 4 <= m; c += 4)
         x8_cols(4, q4, n, gp, ngroups, xb + c * xs, xs, xsum + c * nb, y + c * ldy, ldy);
     switch (m - c) {
