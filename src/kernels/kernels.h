@@ -88,6 +88,9 @@ typedef struct kvlm_kernel_ops {
      * apart; x: one act row. */
     void (*vec_dot4)(kvlm_dtype wt, int64_t n, const void *w, size_t w_stride,
                      const void *x, float out[4]);
+    /* The same for 8 rows (out[k], k = 0..7). May be NULL. */
+    void (*vec_dot8)(kvlm_dtype wt, int64_t n, const void *w, size_t w_stride,
+                     const void *x, float out[8]);
     /* out[c*4 + k] = vec_dot(wt, n, w + k*w_stride, x + c*x_stride) for
      * k = 0..3, c = 0..1, bit for bit: a 4x2 register tile for batched
      * matmul (each weight load serves two activation rows). May be NULL. */

@@ -107,8 +107,8 @@ static void mm_block(const mm_ctx *c, int64_t r0, int64_t r1, int64_t c0, int64_
 {
     const kvlm_weight *w = c->w;
     const uint8_t *wd = w->data;
-    int64_t tile = (int64_t)(TILE_BYTES / (w->row_bytes ? w->row_bytes : 1)) / 4 * 4;
-    tile = tile < 4 ? 4 : tile > 64 ? 64 : tile;
+    int64_t tile = (int64_t)(TILE_BYTES / (w->row_bytes ? w->row_bytes : 1)) / 8 * 8;
+    tile = tile < 8 ? 8 : tile > 64 ? 64 : tile;
     for (int64_t t0 = c0; t0 < c1; t0 += tile) {
         int64_t t1 = t0 + tile < c1 ? t0 + tile : c1;
         int64_t r = r0;
@@ -140,6 +140,14 @@ static void mm_block(const mm_ctx *c, int64_t r0, int64_t r1, int64_t c0, int64_
             const void *xr = c->xq + (size_t)r * c->xq_stride;
             float *yr = c->y + r * c->ldy;
             int64_t col = t0;
+            if (c->ops->vec_dot8) {
+                for (; col + 8 <= t1; col += 8) {
+                    float out[8];
+                    c->ops->vec_dot8(w->type, w->n_in, wd + (size_t)col * w->row_bytes, w->row_bytes, xr, out);
+                    for (int k = 0; k < 8; k++)
+                        yr[col + k] = c->bias ? out[k] + c->bias[col + k] : out[k];
+                }
+            }
             if (c->ops->vec_dot4) {
                 for (; col + 4 <= t1; col += 4) {
                     float out[4];

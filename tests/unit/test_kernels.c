@@ -244,10 +244,10 @@ static void test_vec_dot(void)
             int64_t n = lens[li];
             size_t wb = kvlm_dtype_row_bytes(t, n);
             size_t xb = kvlm_dtype_row_bytes(tr->act_type, n);
-            uint8_t *w = xaligned(4 * wb + 2);
+            uint8_t *w = xaligned(8 * wb + 2);
             uint8_t *xq = xaligned(xb), *xq2 = xaligned(xb);
             float *x = xaligned((size_t)n * 4), *wf = xaligned((size_t)n * 4), *xf = xaligned((size_t)n * 4);
-            for (int r = 0; r < 4; r++)
+            for (int r = 0; r < 8; r++)
                 random_row(t, w + r * wb, n);
             for (int64_t i = 0; i < n; i++)
                 x[i] = frand() * (i % 17 == 0 ? 4.0f : 1.0f);
@@ -310,6 +310,15 @@ static void test_vec_dot(void)
                         }
                     free(x2);
                     free(xo);
+                }
+                if (o->vec_dot8) {
+                    float out[8];
+                    o->vec_dot8(t, n, w, wb, xq, out);
+                    for (int r = 0; r < 8; r++) {
+                        float one = o->vec_dot(t, n, w + r * wb, xq);
+                        CHECK(fbits(one) == fbits(out[r]), "%s vec_dot8 %s n=%lld row %d: %.9g vs %.9g",
+                              o->name, tr->name, (long long)n, r, out[r], one);
+                    }
                 }
                 if (o->vec_dot4) {
                     float out[4];

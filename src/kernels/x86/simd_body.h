@@ -85,7 +85,7 @@ ALWAYS_INLINE float load1(kvlm_dtype t, const uint8_t *w, int64_t i)
 ALWAYS_INLINE void dotf_rows(const int R, const int C, kvlm_dtype t, int64_t n, const uint8_t *w,
                              size_t ws, const uint8_t *x, size_t xs, float *out)
 {
-    __m256 acc[4][3];
+    __m256 acc[8][3]; /* R <= 8, C <= 3, R * C <= 12 */
     UNROLL
     for (int r = 0; r < R; r++)
         UNROLL
@@ -397,6 +397,19 @@ static float simd_vec_dot(kvlm_dtype wt, int64_t n, const void *w, const void *x
 static void simd_vec_dot4(kvlm_dtype wt, int64_t n, const void *w, size_t ws, const void *x, float out[4])
 {
     dot_rows(4, 1, wt, n, w, ws, x, 0, out);
+}
+
+/* 8 rows x 1 activation row: 8 independent FMA chains keep both FMA pipes
+ * busy through the 4-cycle latency (4 chains, as vec_dot4, leave them half
+ * idle); the float weight types only, two vec_dot4 calls otherwise */
+static void simd_vec_dot8(kvlm_dtype wt, int64_t n, const void *w, size_t ws, const void *x, float out[8])
+{
+    if (wt == KVLM_DTYPE_F32 || wt == KVLM_DTYPE_F16 || wt == KVLM_DTYPE_BF16) {
+        dotf_rows(8, 1, wt, n, w, ws, x, 0, out);
+        return;
+    }
+    dot_rows(4, 1, wt, n, w, ws, x, 0, out);
+    dot_rows(4, 1, wt, n, (const uint8_t *)w + 4 * ws, ws, x, 0, out + 4);
 }
 
 static void simd_vec_dot4x2(kvlm_dtype wt, int64_t n, const void *w, size_t ws, const void *x,
@@ -1042,6 +1055,7 @@ static void simd_add(int64_t n, const float *x, float *y)
         .quantize_row = simd_quantize_row,            \
         .vec_dot = simd_vec_dot,                      \
         .vec_dot4 = simd_vec_dot4,                    \
+        .vec_dot8 = simd_vec_dot8,                    \
         .vec_dot4x2 = simd_vec_dot4x2,                \
         .panel_row_bytes = simd_panel_row_bytes,      \
         .panel_pack = simd_panel_pack,                \
