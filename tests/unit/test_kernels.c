@@ -426,6 +426,37 @@ static void test_vec_mad_and_ops(void)
             bad += fabs(y[i] - want) > 1e-5 * (1 + fabs(want));
         }
         CHECK(bad == 0, "%s gelu: %d bad", o->name, bad);
+        {
+            /* wide range (exp's clamps, cancellation near 0), an odd tail, and NaN in -> NaN out */
+            enum { NW = 1003 };
+            float gw[NW], uw[NW], yw[NW];
+            for (int i = 0; i < NW; i++) {
+                double t = (double)i / (NW - 1);
+                gw[i] = (float)(i % 3 == 0 ? (t - 0.5) * 200.0 : i % 3 == 1 ? (t - 0.5) * 1e-3 : (t - 0.5) * 30.0);
+                uw[i] = frand() * 2;
+            }
+            gw[NW - 2] = NAN;
+            int badw = 0;
+            o->swiglu(NW, gw, uw, yw);
+            for (int i = 0; i < NW - 2; i++) {
+                double gd = gw[i], want = gd / (1 + exp(-gd)) * uw[i];
+                if (!(fabs(yw[i] - want) <= 2e-6 * fabs(want) + 1e-35) && badw++ < 5)
+                    fprintf(stderr, "%s swiglu(%.9g) = %.9g, want %.9g\n", o->name, gd, yw[i], want);
+            }
+            badw += !isnan(yw[NW - 2]);
+            o->gelu(NW, gw, yw);
+            for (int i = 0; i < NW - 2; i++) {
+                /* 0.5 v (1 + tanh t) written as v / (1 + e^-2t): the same function, without
+                 * the oracle's own cancellation for t << 0 (where 1 + tanh t rounds to 0) */
+                double v = gw[i], t = sqrt(2 / M_PI) * (v + 0.044715 * v * v * v);
+                double want = v / (1 + exp(-2 * t));
+                /* float t carries a relative error of ~1 ulp, which e^-2t multiplies by |2t| */
+                if (!(fabs(yw[i] - want) <= 2e-7 * (8 + 2 * fabs(t)) * fabs(want) + 1e-35) && badw++ < 5)
+                    fprintf(stderr, "%s gelu(%.9g) = %.9g, want %.9g\n", o->name, v, yw[i], want);
+            }
+            badw += !isnan(yw[NW - 2]);
+            CHECK(badw == 0, "%s swiglu/gelu over a wide range: %d bad", o->name, badw);
+        }
         memcpy(y, x, sizeof y);
         memcpy(y2, w, sizeof y2);
         o->add(N, y2, y);

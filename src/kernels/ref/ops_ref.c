@@ -47,12 +47,15 @@ void kvlm_ref_swiglu(int64_t n, const float *g, const float *u, float *y)
         y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+/* 0.5 v (1 + tanh t) computed as v / (1 + e^(-2t)): the same function,
+ * without the cancellation of 1 + tanh t (which is 0 in float for t < -9) */
 void kvlm_ref_gelu(int64_t n, const float *x, float *y)
 {
     const float c = 0.7978845608028654f; /* sqrt(2/pi) */
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
-        y[i] = 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
+        float t = c * (v + 0.044715f * (v * v * v));
+        y[i] = v / (1.0f + expf(-2.0f * t));
     }
 }
 

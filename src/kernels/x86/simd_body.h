@@ -1038,6 +1038,80 @@ static void simd_mad_rows(kvlm_dtype t, int64_t n, const void *rows, size_t stri
 
 /* ---- row ops ---------------------------------------------------------------- */
 
+/* e^x for 8 floats: x clamped to [-87.33, 88] (NaN stays NaN: the clamps
+ * take x as the second operand, which min/max return when either is NaN);
+ * x = n*ln2 + r with |r| <= ln2/2 (ln2 split in two for an exact first
+ * step); e^r by the classic degree-7 single-precision minimax polynomial;
+ * times 2^n built in the exponent field. Within 2 ulp of e^x on the
+ * clamped range (test_kernels checks against double precision). */
+ALWAYS_INLINE __m256 exp8(__m256 x)
+{
+    x = _mm256_min_ps(_mm256_set1_ps(88.0f), x);
+    x = _mm256_max_ps(_mm256_set1_ps(-87.33654f), x);
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
+    p = _mm256_add_ps(p, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* y = silu(g) * u = g / (1 + e^-g) * u, 8 elements */
+ALWAYS_INLINE __m256 swiglu8(__m256 g, __m256 u)
+{
+    __m256 den = _mm256_add_ps(_mm256_set1_ps(1.0f), exp8(_mm256_sub_ps(_mm256_setzero_ps(), g)));
+    return _mm256_mul_ps(_mm256_div_ps(g, den), u);
+}
+
+/* gelu_tanh(v) = 0.5 v (1 + tanh(t)) = v / (1 + e^(-2t)), t = sqrt(2/pi) (v + 0.044715 v^3):
+ * the same function without tanh's cancellation near 0 */
+ALWAYS_INLINE __m256 gelu8(__m256 v)
+{
+    __m256 v3 = _mm256_mul_ps(_mm256_mul_ps(v, v), v);
+    __m256 t = _mm256_mul_ps(_mm256_set1_ps(0.7978845608028654f),
+                             _mm256_add_ps(v, _mm256_mul_ps(_mm256_set1_ps(0.044715f), v3)));
+    __m256 den = _mm256_add_ps(_mm256_set1_ps(1.0f), exp8(_mm256_mul_ps(_mm256_set1_ps(-2.0f), t)));
+    return _mm256_div_ps(v, den);
+}
+
+/* Every element, the tail included (through an 8-float buffer), goes
+ * through the same vector function, so an element's value does not depend
+ * on its position in the row. */
+static void simd_swiglu(int64_t n, const float *g, const float *u, float *y)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, swiglu8(_mm256_loadu_ps(g + i), _mm256_loadu_ps(u + i)));
+    if (i < n) {
+        float gb[8] = {0}, ub[8] = {0}, yb[8];
+        memcpy(gb, g + i, (size_t)(n - i) * 4);
+        memcpy(ub, u + i, (size_t)(n - i) * 4);
+        _mm256_storeu_ps(yb, swiglu8(_mm256_loadu_ps(gb), _mm256_loadu_ps(ub)));
+        memcpy(y + i, yb, (size_t)(n - i) * 4);
+    }
+}
+
+static void simd_gelu(int64_t n, const float *x, float *y)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, gelu8(_mm256_loadu_ps(x + i)));
+    if (i < n) {
+        float xb[8] = {0}, yb[8];
+        memcpy(xb, x + i, (size_t)(n - i) * 4);
+        _mm256_storeu_ps(yb, gelu8(_mm256_loadu_ps(xb)));
+        memcpy(y + i, yb, (size_t)(n - i) * 4);
+    }
+}
+
 static void simd_add(int64_t n, const float *x, float *y)
 {
     int64_t i = 0;
@@ -1066,8 +1140,8 @@ static void simd_add(int64_t n, const float *x, float *y)
         .mad_rows = simd_mad_rows,                    \
         .rmsnorm = kvlm_ref_rmsnorm,                  \
         .layernorm = kvlm_ref_layernorm,              \
-        .swiglu = kvlm_ref_swiglu,                    \
-        .gelu = kvlm_ref_gelu,                        \
+        .swiglu = simd_swiglu,                        \
+        .gelu = simd_gelu,                            \
         .add = simd_add,                              \
     }
 
