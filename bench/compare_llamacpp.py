@@ -79,7 +79,7 @@ def model_costs(model: Path) -> dict:
         bb, be = TYPE_SIZE[t["type"]]
         elems += n
         nbytes += n // be * bb
-    return dict(elems=elems, bytes=nbytes, n_layers=d["n_layers"], n_heads=d["n_heads"],
+    return dict(elems=elems, bytes=nbytes, n_layers=d["n_layers"], n_heads=d["n_heads"], n_ctx=d["n_ctx_train"],
                 head_dim=d["head_dim"], kv_f32=d["kv_bytes_per_token"]["f32"], kv_f16=d["kv_bytes_per_token"]["f16"])
 
 
@@ -215,7 +215,19 @@ def main() -> None:
     ap.add_argument("--membw", type=float, default=None, help="GB/s (bench/membw)")
     ap.add_argument("--peak", default=None, help="F32_GFLOPS,INT8_GOPS (bench/peak)")
     ap.add_argument("--no-llamacpp", action="store_true")
+    ap.add_argument("--report", nargs="+", metavar="CSV",
+                    help="measure nothing: print the tables and the plot of earlier runs' compare.csv files")
     args = ap.parse_args()
+    if args.report:
+        rows = []
+        for path in args.report:
+            with open(path, newline="") as f:
+                for r in csv.DictReader(f):
+                    rows.append({k: (v if k in ("model", "type") else (float(v) if v not in ("", None) else None))
+                                 for k, v in r.items()})
+        seqs = sorted({int(k[3:]) for r in rows for k in r if k.startswith("k_b") and k[3:].isdigit()})
+        report(rows, seqs, args, *((float(v) for v in args.peak.split(",")) if args.peak else (None, None)))
+        return
     tests = set(args.tests.split(","))
     reps_long = args.reps_long or args.reps
     lc = None
@@ -252,7 +264,8 @@ def main() -> None:
                     a, b = lc_prefill_decode(llm, llm.n_vocab(), 512, 128)
                     add("l_pp512", a)
                     add("l_tg128", b)
-            if r < reps_long and "pp2048" in tests:
+            # pp2048 needs the positions: GPT-2 has 1024 (n/a there, not an error)
+            if r < reps_long and "pp2048" in tests and costs["n_ctx"] >= 2048:
                 add("k_pp2048", kvlm_json(model, args.threads, "--prompt", "2048", "--gen", "0")
                     ["prefill_tokens_per_s"])
                 if llm:
@@ -299,8 +312,13 @@ def main() -> None:
             w.writeheader()
             w.writerows(rows)
 
-    print(f"\nthreads {args.threads}, reps {args.reps} (pp2048 / batched: {reps_long}), medians; "
-          f"membw {args.membw} GB/s, peak f32 {peak_f32} GFLOP/s, int8 {peak_i8} GOP/s\n")
+    print(f"\nthreads {args.threads}, reps {args.reps} (pp2048 / batched: {reps_long}), medians")
+    report(rows, seqs, args, peak_f32, peak_i8)
+
+
+def report(rows: list[dict], seqs: list[int], args, peak_f32, peak_i8) -> None:
+    """The markdown tables and bench/out/compare.png for measured rows."""
+    print(f"membw {args.membw} GB/s, peak f32 {peak_f32} GFLOP/s, int8 {peak_i8} GOP/s\n")
     print("| model | type | kvlm pp512 | llama.cpp pp512 | ratio | kvlm pp2048 | llama.cpp pp2048 | ratio "
           "| kvlm tg128 | llama.cpp tg128 | ratio |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")

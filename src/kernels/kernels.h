@@ -16,6 +16,10 @@
  * Therefore a matmul computed element by element (or by any tiling that
  * keeps each element's reduction order) gives the same bits whatever the
  * number of rows in the batch or the number of threads.
+ * The block-quantized dot products (Q8_0, Q4_0, Q5_0, Q4_K) use the
+ * reference's per-row order on every ISA - per block an exact integer sum,
+ * then float scaling and a running float sum in block order - so they give
+ * the reference's bits; the float types use 8-lane FMA chains on SIMD ISAs.
  */
 #ifndef KVLM_KERNELS_H
 #define KVLM_KERNELS_H

@@ -3,27 +3,36 @@
  *
  * Steps: (1) each X row is quantized once into scratch as traits(W)->act_type
  * (skipped for F32 activations: vec_dot reads X directly, which is what
- * quantize_row(F32) would copy); threads split the rows. (2) threads split
+ * quantize_row(F32) would copy), with its Q8_0 block sums after the rows
+ * when the x8 kernels want them; threads split the rows. (2) threads split
  * the output columns (or, when there are few columns and many rows, the
  * rows) - columns in chunks each thread claims from a shared counter, rows
  * in contiguous static ranges; inside its range a thread walks tiles
- * of about TILE_BYTES of weight rows (a multiple of 4 rows, 4..64) x all its
+ * of about TILE_BYTES of weight rows (a multiple of 8 rows, 8..64) x all its
  * X rows, so a weight tile stays in L2 and each X row in L1 while it is used
- * against the whole tile (4 weight rows at a time through vec_dot4).
+ * against the whole tile (8 weight rows at a time through vec_dot8, 4 x 2
+ * through vec_dot4x2).
  *
- * Batched path (m >= PANEL_MIN_ROWS and the kernel table has panels for the
- * weight type): inside its column range a thread packs tiles of about
- * PANEL_BYTES of weight rows once (ops->panel_pack: f16 -> f32, Q4_0/Q5_0
- * nibbles -> int8, |w| precomputed, scales as f32) into its own panel
- * buffer and runs ops->panel_dot over all m X rows against the tile; F32
- * weights are read in place. panel_dot is documented to give vec_dot's bits
- * for every element, so the choice of path is invisible in Y.
+ * x8 path (Q8_0/Q4_0/Q4_K weights in the x8 layout - repacked at load - or
+ * in the row layout with m >= PANEL_MIN_ROWS): threads claim chunks of whole
+ * 8-row groups (at most X8_CHUNK_BYTES of weights, so a chunk stays in L2
+ * while all m X rows pass); row-layout weights are packed into the thread's
+ * buffer first; ops->x8_dot computes the groups, the n_out % 8 last rows go
+ * through the row kernels.
+ *
+ * Float panel path (m >= PANEL_MIN_ROWS, F16/BF16/F32 weights): inside its
+ * column range a thread converts tiles of about PANEL_BYTES of weight rows
+ * once (ops->panel_pack: f16/bf16 -> f32) into its own panel buffer and runs
+ * ops->panel_dot over all m X rows against the tile; F32 weights are read in
+ * place.
  *
  * Invariant (the bit-exactness contract): every Y element is computed by
- * ops->vec_dot(w_row, xq_row) - or ops->vec_dot4 / vec_dot4x2, documented
- * to give the same bits per element - plus bias in one float add. No reduction
- * is ever split, so Y does not depend on m, tiling or the thread count.
+ * ops->vec_dot(w_row, xq_row) - or vec_dot8 / vec_dot4 / vec_dot4x2 /
+ * panel_dot / x8_dot, each documented and tested to give the same bits per
+ * element - plus bias in one float add. No reduction is ever split, so Y
+ * does not depend on m, tiling, layout or the thread count.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -78,11 +87,9 @@ typedef struct mm_ctx {
     int64_t ldy;
     bool split_rows;
     bool x8;                  /* x8 path: Q8_0/Q4_0 in groups of 8 rows */
-    uint8_t *x8buf;           /* x8 path, row-layout weights: per thread x8_stride bytes */
-    size_t x8_stride;
+    size_t x8_stride;         /* x8 path, row-layout weights: packing buffer bytes */
     bool panel;               /* batched path (see the header comment) */
-    uint8_t *panels;          /* per thread panel_stride bytes; NULL: F32 in place */
-    size_t panel_stride, ps;  /* ps: bytes per packed row */
+    size_t panel_stride, ps;  /* packing buffer bytes (0: F32 in place); ps: bytes per packed row */
     int64_t panel_rows;       /* weight rows per tile */
     int64_t chunk_cols;       /* columns per dynamically claimed chunk (multiple of 4) */
     long n_chunks;
@@ -165,13 +172,68 @@ static void mm_block(const mm_ctx *c, int64_t r0, int64_t r1, int64_t c0, int64_
     }
 }
 
-/* Y[r0..r1)[c0..c1) through packed panels (thread ith's buffer) */
-static void panel_block(const mm_ctx *c, int ith, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
+/* The calling thread's packing buffer of at least `bytes` (64-byte
+ * aligned), kept for its later calls and freed when the thread exits: a
+ * buffer allocated per matmul call cost a fresh mapping - page faults and
+ * zeroing - in every call. NULL if out of memory. */
+typedef struct thread_buf {
+    void *p;
+    size_t cap;
+} thread_buf;
+
+static pthread_key_t g_buf_key;
+static pthread_once_t g_buf_once = PTHREAD_ONCE_INIT;
+static bool g_buf_key_ok;
+
+static void buf_free(void *b)
+{
+    thread_buf *t = b;
+    free(t->p);
+    free(t);
+}
+
+static void buf_init(void) { g_buf_key_ok = pthread_key_create(&g_buf_key, buf_free) == 0; }
+
+static void *get_thread_buf(size_t bytes)
+{
+    pthread_once(&g_buf_once, buf_init);
+    if (!g_buf_key_ok)
+        return NULL;
+    thread_buf *t = pthread_getspecific(g_buf_key);
+    if (!t) {
+        t = calloc(1, sizeof *t);
+        if (!t || pthread_setspecific(g_buf_key, t) != 0) {
+            free(t);
+            return NULL;
+        }
+    }
+    if (t->cap < bytes) {
+        size_t cap = (bytes + SCRATCH_ALIGN - 1) / SCRATCH_ALIGN * SCRATCH_ALIGN;
+        void *p = aligned_alloc(SCRATCH_ALIGN, cap);
+        if (!p)
+            return NULL;
+        free(t->p);
+        t->p = p;
+        t->cap = cap;
+    }
+    return t->p;
+}
+
+/* Y[r0..r1)[c0..c1) through packed panels (the thread's buffer); without
+ * a buffer (out of memory) through mm_block, which gives the same bits */
+static void panel_block(const mm_ctx *c, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
 {
     const kvlm_weight *w = c->w;
     const kvlm_kernel_ops *ops = c->ops;
     const uint8_t *wd = w->data;
-    uint8_t *buf = c->panels ? c->panels + (size_t)ith * c->panel_stride : NULL;
+    uint8_t *buf = NULL;
+    if (c->panel_stride) {
+        buf = get_thread_buf(c->panel_stride);
+        if (!buf) {
+            mm_block(c, r0, r1, c0, c1);
+            return;
+        }
+    }
     for (int64_t t0 = c0; t0 < c1; t0 += c->panel_rows) {
         int rows = (int)(t0 + c->panel_rows < c1 ? c->panel_rows : c1 - t0);
         const uint8_t *wt = wd + (size_t)t0 * w->row_bytes;
@@ -195,7 +257,7 @@ static void panel_block(const mm_ctx *c, int ith, int64_t r0, int64_t r1, int64_
 /* Y[0..m)[c0..c1) on the x8 path: c0 is a multiple of 8; whole groups go
  * through ops->x8_dot (packed into the thread's buffer first when the
  * weights are in the row layout), the n_out % 8 last rows through mm_block */
-static void x8_block(const mm_ctx *c, int ith, int64_t c0, int64_t c1)
+static void x8_block(const mm_ctx *c, int64_t c0, int64_t c1)
 {
     const kvlm_weight *w = c->w;
     const uint8_t *wd = w->data;
@@ -203,7 +265,11 @@ static void x8_block(const mm_ctx *c, int ith, int64_t c0, int64_t c1)
     if (g1 > c0) {
         const void *groups = wd + (size_t)c0 * w->row_bytes;
         if (!w->x8) {
-            uint8_t *buf = c->x8buf + (size_t)ith * c->x8_stride;
+            uint8_t *buf = get_thread_buf(c->x8_stride);
+            if (!buf) { /* out of memory: the row kernels, same bits */
+                mm_block(c, 0, c->m, c0, c1);
+                return;
+            }
             kvlm_x8_pack(w->type, w->n_in, groups, w->row_bytes, (g1 - c0) / 8, buf);
             groups = buf;
         }
@@ -228,14 +294,14 @@ static void dot_task(void *arg, int ith, int nth)
             if (k >= c->n_chunks)
                 break;
             int64_t c0 = (int64_t)k * c->chunk_cols, c1 = c0 + c->chunk_cols;
-            x8_block(c, ith, c0, c1 < c->w->n_out ? c1 : c->w->n_out);
+            x8_block(c, c0, c1 < c->w->n_out ? c1 : c->w->n_out);
         }
         return;
     }
     if (c->split_rows) {
         kvlm_split((long)c->m, ith, nth, &lo, &hi);
         if (c->panel)
-            panel_block(c, ith, lo, hi, 0, c->w->n_out);
+            panel_block(c, lo, hi, 0, c->w->n_out);
         else
             mm_block(c, lo, hi, 0, c->w->n_out);
     } else {
@@ -249,7 +315,7 @@ static void dot_task(void *arg, int ith, int nth)
             if (c1 > c->w->n_out)
                 c1 = c->w->n_out;
             if (c->panel)
-                panel_block(c, ith, 0, c->m, c0, c1);
+                panel_block(c, 0, c->m, c0, c1);
             else
                 mm_block(c, 0, c->m, c0, c1);
         }
@@ -293,17 +359,10 @@ void kvlm_matmul(struct kvlm_threadpool *tp, const kvlm_kernel_ops *ops,
         c.chunk_cols = cc < 8 ? 8 : cc;
         c.n_chunks = (long)((w->n_out + c.chunk_cols - 1) / c.chunk_cols);
         atomic_init(&c.next_chunk, 0);
-        if (!w->x8) {
+        if (!w->x8)
             c.x8_stride = (size_t)c.chunk_cols * w->row_bytes;
-            c.x8buf = aligned_alloc(SCRATCH_ALIGN, (c.x8_stride * (size_t)nth + SCRATCH_ALIGN - 1) /
-                                                       SCRATCH_ALIGN * SCRATCH_ALIGN);
-            c.x8 = c.x8buf != NULL; /* out of memory: the row path */
-        }
-        if (c.x8) {
-            kvlm_threadpool_run(tp, dot_task, &c);
-            free(c.x8buf);
-            return;
-        }
+        kvlm_threadpool_run(tp, dot_task, &c);
+        return;
     }
     c.split_rows = m >= nth && w->n_out < (int64_t)TILE_COLS * nth;
     if (m >= PANEL_MIN_ROWS && ops->panel_dot) {
@@ -313,11 +372,8 @@ void kvlm_matmul(struct kvlm_threadpool *tp, const kvlm_kernel_ops *ops,
             c.panel_rows = rows < 4 ? 4 : rows > 256 ? 256 : rows;
             c.ps = ps;
             c.panel = true;
-            if (w->type != KVLM_DTYPE_F32) {
+            if (w->type != KVLM_DTYPE_F32)
                 c.panel_stride = ps * (size_t)c.panel_rows;
-                c.panels = aligned_alloc(SCRATCH_ALIGN, c.panel_stride * (size_t)nth);
-                c.panel = c.panels != NULL; /* out of memory: the unpacked path */
-            }
         }
     }
     /* about 8 chunks per thread (whole panel tiles on the panel path) */
@@ -329,5 +385,4 @@ void kvlm_matmul(struct kvlm_threadpool *tp, const kvlm_kernel_ops *ops,
     c.n_chunks = (long)((w->n_out + c.chunk_cols - 1) / c.chunk_cols);
     atomic_init(&c.next_chunk, 0);
     kvlm_threadpool_run(tp, dot_task, &c);
-    free(c.panels);
 }
