@@ -25,8 +25,10 @@
 #include "model/model.h"
 
 typedef struct kvlm_thread_scratch {
-    float *scores;            /* [n_ctx] */
-    void *qact;               /* one head row in act_type(kv_type) */
+    float *scores;            /* [group][scores_stride]: one row per query head of a KV group */
+    void *qact;               /* [group] head rows in act_type(kv_type), qact_stride bytes apart */
+    size_t scores_stride;     /* floats, >= n_ctx */
+    size_t qact_stride;       /* bytes */
 } kvlm_thread_scratch;
 
 struct kvlm_context {

@@ -148,11 +148,13 @@ static void mad_seg(const kvlm_kernel_ops *ops, kvlm_dtype kt, int hd, const uin
 
 /* Items are (token i, KV head g), claimed one at a time from t->next (the
  * cost of an item grows with its position, so a static split would leave
- * one thread with most of a causal prefill); the group's query heads run
- * back to back while that head's K/V rows are in cache. Within a KV block
- * the rows of one head are consecutive, so scores and V accumulation go
- * block segment by block segment through dot_rows / mad_rows, which give
- * the bits of vec_dot / vec_mad per row. */
+ * one thread with most of a causal prefill). Within a KV block the rows of
+ * one head are consecutive, so scores and V accumulation go block segment
+ * by block segment through dot_rows / mad_rows, which give the bits of
+ * vec_dot / vec_mad per row; every query head of the group takes its turn
+ * on a segment while the segment's rows are in L1 (grouped-query
+ * attention: K and V are read from memory once per group, not per head).
+ * Per head the operations and their order are those of one head alone. */
 static void attn_fn(void *arg, int ith, int nth)
 {
     (void)nth;
@@ -165,8 +167,9 @@ static void attn_fn(void *arg, int ith, int nth)
     int bs = p->block_size;
     kvlm_dtype kt = p->kv_type;
     kvlm_dtype act = kvlm_dtype_traits_get(kt)->act_type;
-    float *scores = ctx->ts[ith].scores;
-    void *qact = ctx->ts[ith].qact;
+    float *scores0 = ctx->ts[ith].scores;
+    uint8_t *qact0 = ctx->ts[ith].qact;
+    const size_t ss = ctx->ts[ith].scores_stride, qs = ctx->ts[ith].qact_stride;
     float scale = 1.0f / sqrtf((float)hd);
     long n_items = (long)t->b->n * nkv;
     for (;;) {
@@ -178,14 +181,19 @@ static void attn_fn(void *arg, int ith, int nth)
         const int32_t *table = t->b->tables[i];
         int start = 0;
         if (m->sliding_window > 0 && pos >= m->sliding_window) start = pos - m->sliding_window + 1;
-        for (int h = kvh * group; h < (kvh + 1) * group; h++) {
-            ops->quantize_row(act, t->q + i * t->ldq + h * hd, qact, hd);
-            for (int j = start; j <= pos;) {
-                int slot = j % bs, nr = bs - slot < pos + 1 - j ? bs - slot : pos + 1 - j;
-                dot_seg(ops, kt, hd, kvlm_kv_row(p, table[j / bs], t->l, 0, kvh, slot), p->row_bytes, nr,
-                        qact, scores + j);
-                j += nr;
-            }
+        /* scores of the whole group, KV segment by segment: each segment's K
+         * rows are read from memory once and serve every query head */
+        for (int g = 0; g < group; g++)
+            ops->quantize_row(act, t->q + i * t->ldq + (kvh * group + g) * hd, qact0 + g * qs, hd);
+        for (int j = start; j <= pos;) {
+            int slot = j % bs, nr = bs - slot < pos + 1 - j ? bs - slot : pos + 1 - j;
+            const uint8_t *krows = kvlm_kv_row(p, table[j / bs], t->l, 0, kvh, slot);
+            for (int g = 0; g < group; g++)
+                dot_seg(ops, kt, hd, krows, p->row_bytes, nr, qact0 + g * qs, scores0 + g * ss + j);
+            j += nr;
+        }
+        for (int g = 0; g < group; g++) {
+            float *scores = scores0 + g * ss;
             float mx = -INFINITY;
             for (int j = start; j <= pos; j++) {
                 float s = scores[j] * scale;
@@ -198,17 +206,20 @@ static void attn_fn(void *arg, int ith, int nth)
                 scores[j] = e;
                 sum += e;
             }
-            float *o = t->out + i * t->ldo + h * hd;
-            memset(o, 0, (size_t)hd * sizeof(float));
+            memset(t->out + i * t->ldo + (kvh * group + g) * hd, 0, (size_t)hd * sizeof(float));
             float inv = 1.0f / sum;
             for (int j = start; j <= pos; j++)
                 scores[j] *= inv;
-            for (int j = start; j <= pos;) {
-                int slot = j % bs, nr = bs - slot < pos + 1 - j ? bs - slot : pos + 1 - j;
-                mad_seg(ops, kt, hd, kvlm_kv_row(p, table[j / bs], t->l, 1, kvh, slot), p->row_bytes, nr,
-                        scores + j, o);
-                j += nr;
-            }
+        }
+        /* V likewise: each head's output still accumulates its rows in
+         * position order, segment after segment */
+        for (int j = start; j <= pos;) {
+            int slot = j % bs, nr = bs - slot < pos + 1 - j ? bs - slot : pos + 1 - j;
+            const uint8_t *vrows = kvlm_kv_row(p, table[j / bs], t->l, 1, kvh, slot);
+            for (int g = 0; g < group; g++)
+                mad_seg(ops, kt, hd, vrows, p->row_bytes, nr, scores0 + g * ss + j,
+                        t->out + i * t->ldo + (kvh * group + g) * hd);
+            j += nr;
         }
     }
 }
