@@ -16,7 +16,7 @@
  * Therefore a matmul computed element by element (or by any tiling that
  * keeps each element's reduction order) gives the same bits whatever the
  * number of rows in the batch or the number of threads.
- * The block-quantized dot products (Q8_0, Q4_0, Q5_0, Q4_K) use the
+ * The block-quantized dot products (every quantized weight type) use the
  * reference's per-row order on every ISA - per block an exact integer sum,
  * then float scaling and a running float sum in block order - so they give
  * the reference's bits; the float types use 8-lane FMA chains on SIMD ISAs.
@@ -150,6 +150,9 @@ typedef struct kvlm_kernel_ops {
     void (*gelu)(int64_t n, const float *x, float *y);
     /* y[i] += x[i] */
     void (*add)(int64_t n, const float *x, float *y);
+    /* x[i] = e^(s*x[i] - m) / sum_j e^(s*x[j] - m), m = max_j s*x[j]: the
+     * attention softmax over one row of scores (n >= 1) */
+    void (*softmax)(int64_t n, float *x, float s);
 } kvlm_kernel_ops;
 
 /* Best kernels for this CPU (selected once; thread-safe). The environment

@@ -78,6 +78,7 @@ void kvlm_ref_layernorm(int64_t n, const float *x, const float *w, const float *
 void kvlm_ref_swiglu(int64_t n, const float *g, const float *u, float *y);
 void kvlm_ref_gelu(int64_t n, const float *x, float *y);
 void kvlm_ref_add(int64_t n, const float *x, float *y);
+void kvlm_ref_softmax(int64_t n, float *x, float s);
 
 /* Q8_0 / Q8_K scale of a block from its absolute maximum (see above). */
 static inline float kvlm_q8_0_scale(float amax, uint16_t *d16)

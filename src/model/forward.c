@@ -7,8 +7,9 @@
  * Bit-exactness: every stage computes each output row from its own inputs
  * only, in a fixed order:
  *   - attention for (token i, head h) reduces over keys 0..pos[i] in
- *     position order: scores via vec_dot, one max, exp, one running sum,
- *     then V rows accumulated with vec_mad in position order. Nothing
+ *     position order: scores via vec_dot, ops->softmax over the row (its
+ *     own fixed order for a row of that length), then V rows accumulated
+ *     with vec_mad in position order. Nothing
  *     depends on how many tokens the batch holds or which thread runs it;
  *   - work is split between threads by whole rows / (token, KV head) items;
  *     which thread runs an item never matters (scratch is per thread).
@@ -193,23 +194,8 @@ static void attn_fn(void *arg, int ith, int nth)
             j += nr;
         }
         for (int g = 0; g < group; g++) {
-            float *scores = scores0 + g * ss;
-            float mx = -INFINITY;
-            for (int j = start; j <= pos; j++) {
-                float s = scores[j] * scale;
-                scores[j] = s;
-                if (s > mx) mx = s;
-            }
-            float sum = 0.0f;
-            for (int j = start; j <= pos; j++) {
-                float e = expf(scores[j] - mx);
-                scores[j] = e;
-                sum += e;
-            }
+            ops->softmax(pos + 1 - start, scores0 + g * ss + start, scale);
             memset(t->out + i * t->ldo + (kvh * group + g) * hd, 0, (size_t)hd * sizeof(float));
-            float inv = 1.0f / sum;
-            for (int j = start; j <= pos; j++)
-                scores[j] *= inv;
         }
         /* V likewise: each head's output still accumulates its rows in
          * position order, segment after segment */

@@ -65,6 +65,23 @@ void kvlm_ref_add(int64_t n, const float *x, float *y)
         y[i] += x[i];
 }
 
+void kvlm_ref_softmax(int64_t n, float *x, float s)
+{
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < n; j++) {
+        x[j] *= s;
+        if (x[j] > mx) mx = x[j];
+    }
+    float sum = 0.0f;
+    for (int64_t j = 0; j < n; j++) {
+        x[j] = expf(x[j] - mx);
+        sum += x[j];
+    }
+    float inv = 1.0f / sum;
+    for (int64_t j = 0; j < n; j++)
+        x[j] *= inv;
+}
+
 const kvlm_kernel_ops kvlm_kernels_ref = {
     .isa = KVLM_ISA_REF,
     .name = "ref",
@@ -78,4 +95,5 @@ const kvlm_kernel_ops kvlm_kernels_ref = {
     .swiglu = kvlm_ref_swiglu,
     .gelu = kvlm_ref_gelu,
     .add = kvlm_ref_add,
+    .softmax = kvlm_ref_softmax,
 };

@@ -1099,6 +1099,53 @@ static void simd_swiglu(int64_t n, const float *g, const float *u, float *y)
     }
 }
 
+/* softmax: scale and max (exact in any order), then e^(x - max) through
+ * exp8 with 8 lane sums (the tail's padding lanes masked to 0) reduced by
+ * hsum8, then one multiply by 1/sum; the same operations for a given n
+ * whatever the row's neighbours. */
+static void simd_softmax(int64_t n, float *x, float s)
+{
+    const __m256 vs = _mm256_set1_ps(s);
+    __m256 vmx = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), vs);
+        _mm256_storeu_ps(x + i, v);
+        vmx = _mm256_max_ps(vmx, v);
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmx), _mm256_extractf128_ps(vmx, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+    float mx = _mm_cvtss_f32(m4);
+    for (int64_t j = i; j < n; j++) {
+        x[j] *= s;
+        mx = x[j] > mx ? x[j] : mx;
+    }
+    const __m256 vm = _mm256_set1_ps(mx);
+    __m256 acc = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        _mm256_storeu_ps(x + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    if (i < n) {
+        float b[8] = {0};
+        memcpy(b, x + i, (size_t)(n - i) * 4);
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(b), vm));
+        __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        __m256 keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - i)), lane));
+        e = _mm256_and_ps(e, keep);
+        _mm256_storeu_ps(b, e);
+        memcpy(x + i, b, (size_t)(n - i) * 4);
+        acc = _mm256_add_ps(acc, e);
+    }
+    const __m256 inv = _mm256_set1_ps(1.0f / hsum8(acc));
+    for (i = 0; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+    for (; i < n; i++)
+        x[i] *= _mm256_cvtss_f32(inv);
+}
+
 static void simd_gelu(int64_t n, const float *x, float *y)
 {
     int64_t i = 0;
@@ -1143,6 +1190,7 @@ static void simd_add(int64_t n, const float *x, float *y)
         .swiglu = simd_swiglu,                        \
         .gelu = simd_gelu,                            \
         .add = simd_add,                              \
+        .softmax = simd_softmax,                      \
     }
 
 #endif /* KVLM_SIMD_BODY_H */
