@@ -5,12 +5,16 @@ GGUF files, the same thread count, in one run.
     pip install -r bench/requirements.txt   # llama-cpp-python builds llama.cpp from source
     sh bench/compare.sh [THREADS]           # builds the probes, then runs this script
     python3 bench/compare_llamacpp.py [--threads 2] [--reps 3] [--models tinyllama:f16,...]
-                                      [--tests pp512,pp2048,tg128,b4,b8] [--membw GB/s] [--peak F32,INT8]
+                                      [--tests pp512,pp2048,tg128,tg2048,b4,b8] [--membw GB/s] [--peak F32,INT8]
+    python3 bench/compare_llamacpp.py --report bench/out/compare.csv ...   # tables + plot, no runs
 
 Tests (both engines, alternating engine by engine for --reps rounds, medians):
   pp512, tg128  one 512-token prompt (512-token batches) then 128 single-token
                 decode steps (kvlm: `bench forward --prompt 512 --gen 128`);
   pp2048        a 2048-token prompt in 512-token batches (`--prompt 2048 --gen 0`);
+  tg2048        32 decode steps after a 2048-token prompt: decode with 2048
+                tokens of context (`--prompt 2048 --gen 32`); pp2048 and tg2048
+                are n/a for models with fewer than 2080 positions (GPT-2);
   b1, b4, b8    batched decode: N sequences, each with its own --bprompt-token
                 prompt, then --bgen steps that each decode one token of every
                 sequence in one forward pass (kvlm: `bench forward --seqs N`
@@ -209,7 +213,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--reps-long", type=int, default=None, help="reps for pp2048 and b* (default --reps)")
     ap.add_argument("--models", default=DEFAULT_MODELS)
-    ap.add_argument("--tests", default="pp512,tg128,pp2048,b1,b4,b8")
+    ap.add_argument("--tests", default="pp512,tg128,pp2048,tg2048,b1,b4,b8")
     ap.add_argument("--bprompt", type=int, default=64, help="prompt tokens per sequence for b*")
     ap.add_argument("--bgen", type=int, default=32, help="decode steps for b*")
     ap.add_argument("--membw", type=float, default=None, help="GB/s (bench/membw)")
@@ -251,8 +255,8 @@ def main() -> None:
             res.setdefault(key, []).append(v)
 
         llm = None
-        if lc is not None and tests & {"pp512", "tg128", "pp2048"}:
-            llm = lc_open(lc, model, args.threads, 2048 + 16)
+        if lc is not None and tests & {"pp512", "tg128", "pp2048", "tg2048"}:
+            llm = lc_open(lc, model, args.threads, 2048 + 64)
             lc_prefill_decode(llm, llm.n_vocab(), 16, 2)  # warm-up: pages the weights in
         for r in range(max(args.reps, reps_long)):
             print(f"\r{shape} {typ}: round {r + 1}", end="", file=sys.stderr, flush=True)
@@ -265,6 +269,11 @@ def main() -> None:
                     add("l_pp512", a)
                     add("l_tg128", b)
             # pp2048 needs the positions: GPT-2 has 1024 (n/a there, not an error)
+            if r < reps_long and "tg2048" in tests and costs["n_ctx"] >= 2080:
+                add("k_tg2048", kvlm_json(model, args.threads, "--prompt", "2048", "--gen", "32")
+                    ["decode_tokens_per_s"])
+                if llm:
+                    add("l_tg2048", lc_prefill_decode(llm, llm.n_vocab(), 2048, 32)[1])
             if r < reps_long and "pp2048" in tests and costs["n_ctx"] >= 2048:
                 add("k_pp2048", kvlm_json(model, args.threads, "--prompt", "2048", "--gen", "0")
                     ["prefill_tokens_per_s"])
@@ -289,7 +298,7 @@ def main() -> None:
         row = dict(model=shape, type=typ, threads=args.threads, weight_bytes=costs["bytes"])
         for k, v in res.items():
             row[k] = med(v)
-        for t in ("pp512", "pp2048", "tg128", *(f"b{n}" for n in seqs)):
+        for t in ("pp512", "pp2048", "tg128", "tg2048", *(f"b{n}" for n in seqs)):
             row.setdefault(f"k_{t}", None)
             row.setdefault(f"l_{t}", None)
         # machine limits
@@ -305,6 +314,9 @@ def main() -> None:
             # llama.cpp's default KV is f16, kvlm's f32; mean context 512 + 64
             b = costs["bytes"] + costs["kv_f32" if e == "k" else "kv_f16"] * 576
             row[f"{e}_tg128_pct_bw"] = 100 * v * b / (args.membw * 1e9) if v and args.membw else None
+            v = row[f"{e}_tg2048"]  # mean context 2048 + 16
+            b = costs["bytes"] + costs["kv_f32" if e == "k" else "kv_f16"] * 2064
+            row[f"{e}_tg2048_pct_bw"] = 100 * v * b / (args.membw * 1e9) if v and args.membw else None
         rows.append(row)
         with open(OUT / "compare.csv", "w", newline="") as f:  # rewritten after every model
             keys = sorted({k for r in rows for k in r}, key=lambda k: (k not in ("model", "type"), k))
@@ -333,6 +345,16 @@ def report(rows: list[dict], seqs: list[int], args, peak_f32, peak_i8) -> None:
     for r in rows:
         print(f"| {r['model']} | {r['type']} | {fmt(r['k_pp512_pct_peak'], 0)} | {fmt(r['l_pp512_pct_peak'], 0)} "
               f"| {fmt(r['k_pp2048_pct_peak'], 0)} | {fmt(r['k_tg128_pct_bw'], 0)} | {fmt(r['l_tg128_pct_bw'], 0)} |")
+    if any(r.get("k_tg2048") for r in rows):
+        print("\ndecode with 2048 tokens of context (32 steps after a 2048-token prompt)\n")
+        print("| model | type | kvlm tg@2048 | llama.cpp tg@2048 | ratio | kvlm % bandwidth | llama.cpp % bandwidth |")
+        print("|---|---|---|---|---|---|---|")
+        for r in rows:
+            if r.get("k_tg2048") is None and r.get("l_tg2048") is None:
+                continue
+            print(f"| {r['model']} | {r['type']} | {fmt(r['k_tg2048'], 2)} | {fmt(r.get('l_tg2048'), 2)} | "
+                  f"{ratio(r['k_tg2048'], r.get('l_tg2048'))} | {fmt(r.get('k_tg2048_pct_bw'), 0)} | "
+                  f"{fmt(r.get('l_tg2048_pct_bw'), 0)} |")
     if seqs:
         hdr = " | ".join(f"kvlm b{n} | llama.cpp b{n}" for n in seqs)
         print(f"\nbatched decode, tokens/s over all sequences ({args.bprompt}-token prompts, {args.bgen} steps)\n")
@@ -346,13 +368,14 @@ def report(rows: list[dict], seqs: list[int], args, peak_f32, peak_i8) -> None:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        panels = [t for t in ("pp512", "pp2048", "tg128", *(f"b{n}" for n in seqs)) if f"k_{t}" in rows[0]]
+        panels = [t for t in ("pp512", "pp2048", "tg128", "tg2048", *(f"b{n}" for n in seqs))
+                  if any(r.get(f"k_{t}") for r in rows)]
         fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2))
         labels = [f"{r['model']}\n{r['type']}" for r in rows]
         x = range(len(rows))
         for ax, t in zip(axes if len(panels) > 1 else [axes], panels):
-            ax.bar([i - 0.2 for i in x], [r[f"k_{t}"] or 0 for r in rows], 0.4, label="kvlm")
-            ax.bar([i + 0.2 for i in x], [r[f"l_{t}"] or 0 for r in rows], 0.4, label="llama.cpp")
+            ax.bar([i - 0.2 for i in x], [r.get(f"k_{t}") or 0 for r in rows], 0.4, label="kvlm")
+            ax.bar([i + 0.2 for i in x], [r.get(f"l_{t}") or 0 for r in rows], 0.4, label="llama.cpp")
             ax.set_xticks(list(x))
             ax.set_xticklabels(labels, fontsize=6, rotation=60)
             ax.set_ylabel("tokens/s")

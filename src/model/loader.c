@@ -123,13 +123,12 @@ kvlm_status kvlm_model_load(const char *path, const kvlm_model_params *params,
         else
             s = kvlm_model_load_gguf(m, path);
     }
-    /* With a progress callback the weights are paged in here, whatever
-     * loader mapped them, so the callback measures the slow part of a load
-     * (reading the file) and may cancel it. */
-    if (s == KVLM_OK && params && params->progress)
-        s = kvlm_model_page_in(m, params->progress, params->progress_user);
+    /* Repacking reads the weights it repacks; with a progress callback the
+     * other tensors are paged in too, whatever loader mapped them, so the
+     * callback measures the slow part of a load (reading the file, packing)
+     * and may cancel it. */
     if (s == KVLM_OK)
-        s = kvlm_model_repack(m);
+        s = kvlm_model_repack(m, params ? params->progress : NULL, params ? params->progress_user : NULL);
     if (s != KVLM_OK) {
         kvlm_model_free(m);
         return s;

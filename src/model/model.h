@@ -102,12 +102,17 @@ void *kvlm_model_alloc_owned(struct kvlm_model *m, size_t bytes);
 kvlm_status kvlm_model_load_gguf(struct kvlm_model *m, const char *path);
 kvlm_status kvlm_model_load_hf(struct kvlm_model *m, const char *dir);
 kvlm_status kvlm_model_load_llama2c(struct kvlm_model *m, const char *path);
-/* Reads every tensor's bytes once (page_in.c), calling progress(done,
- * total) every 16 MiB and at the end; false from progress cancels with
+/* Reads the bytes of every tensor whose data pointer is not in
+ * skip[0..n_skip) once (page_in.c), calling progress(done0 + bytes read,
+ * total) every 16 MiB and at the end of each tensor, total being the sum of
+ * every tensor's bytes; false from progress cancels with
  * KVLM_ERR_INVALID_ARG. Loader-independent: it walks m->tensors only. */
-kvlm_status kvlm_model_page_in(struct kvlm_model *m, kvlm_progress_fn progress, void *user);
-/* Puts the Q8_0/Q4_0 matrix weights into the x8 layout (repack.c). */
-kvlm_status kvlm_model_repack(struct kvlm_model *m);
+kvlm_status kvlm_model_page_in(struct kvlm_model *m, kvlm_progress_fn progress, void *user,
+                               uint64_t done0, const void *const *skip, int n_skip);
+/* Puts the Q8_0/Q4_0/Q4_K matrix weights into the x8 layout (repack.c).
+ * With a progress callback it also pages in every other tensor, and
+ * reports both as one count of the tensors' bytes (kvlm_model_params). */
+kvlm_status kvlm_model_repack(struct kvlm_model *m, kvlm_progress_fn progress, void *user);
 /* Checks hyperparameters and fills derived ones (head_dim, rope freqs). */
 kvlm_status kvlm_model_finish(struct kvlm_model *m, float rope_theta,
                               const float *rope_factors /* [head_dim/2] or NULL */);

@@ -6,7 +6,9 @@
  * (layers, hidden size, heads, KV heads, head dim, MLP size, vocabulary,
  * untied output): the number of float32 weights of a Llama model of that
  * shape, times 4 bytes, is the total the callback must end at, for the
- * GGUF file and for the Hugging Face folder (both f32). Checks: done grows
+ * GGUF file and for the Hugging Face folder (both f32), and the same shape
+ * in Q8_0 / Q4_0 GGUF files (matrices repacked at load, reported while
+ * packed; and without repacking). Checks: done grows
  * strictly, the last call has done == total, every call has the same
  * total; a callback returning false cancels the load with
  * KVLM_ERR_INVALID_ARG "load cancelled" and no model, after exactly the
@@ -101,6 +103,23 @@ int main(void)
     printf("llama-gqa f32: %llu weight bytes expected\n", (unsigned long long)want);
     check_load(fixture_path(gguf, sizeof gguf, "models/llama-gqa-f32.gguf"), want);
     check_load(fixture_path(dir, sizeof dir, "models/llama-gqa"), want);
+
+    /* Quantized files: every matrix is repacked at load (repack.c) and
+     * reported while it is packed, the norms are paged in after; the same
+     * count without repacking (KVLM_REPACK=0: page-in only). Every 2-D
+     * tensor is Q8_0 (34 bytes per 32) or Q4_0 (18 per 32), norms f32. */
+    long long mat = 2 * V * E + L * (per_layer - 2 * E), norms = E + L * 2 * E;
+    static const struct { const char *file; long long block_bytes; } q[] = {
+        {"models/llama-gqa-q8_0.gguf", 34}, {"models/llama-gqa-q4_0.gguf", 18}};
+    for (int i = 0; i < 2; i++) {
+        uint64_t wq = (uint64_t)(mat / 32 * q[i].block_bytes + norms * 4);
+        printf("%s: %llu weight bytes expected\n", q[i].file, (unsigned long long)wq);
+        fixture_path(gguf, sizeof gguf, q[i].file);
+        check_load(gguf, wq);
+        setenv("KVLM_REPACK", "0", 1);
+        check_load(gguf, wq);
+        unsetenv("KVLM_REPACK");
+    }
     json_decref(mj);
     TEST_MAIN_END("test_load_progress");
 }
