@@ -42,6 +42,17 @@ static float frand(void) { return (float)(rnd() % 2000001) / 1000000.0f - 1.0f; 
 static void *xaligned(size_t n) { return aligned_alloc(64, (n + 63) / 64 * 64 + 64); }
 
 static uint32_t fbits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+
+/* out[r] of a multi-row kernel (`what`) against vec_dot of row r alone, bit for bit */
+static void check_rows_bits(const kvlm_kernel_ops *o, const char *what, kvlm_dtype t, int64_t n,
+                            const uint8_t *w, size_t wb, const void *xq, const float *out, int rows)
+{
+    for (int r = 0; r < rows; r++) {
+        float one = o->vec_dot(t, n, w + r * wb, xq);
+        CHECK(fbits(one) == fbits(out[r]), "%s %s %s n=%lld row %d: %.9g vs %.9g", o->name, what,
+              kvlm_dtype_name(t), (long long)n, r, out[r], one);
+    }
+}
 static float bitsf(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 
 static const kvlm_dtype WEIGHT_TYPES[] = {
@@ -314,20 +325,12 @@ static void test_vec_dot(void)
                 if (o->vec_dot8) {
                     float out[8];
                     o->vec_dot8(t, n, w, wb, xq, out);
-                    for (int r = 0; r < 8; r++) {
-                        float one = o->vec_dot(t, n, w + r * wb, xq);
-                        CHECK(fbits(one) == fbits(out[r]), "%s vec_dot8 %s n=%lld row %d: %.9g vs %.9g",
-                              o->name, tr->name, (long long)n, r, out[r], one);
-                    }
+                    check_rows_bits(o, "vec_dot8", t, n, w, wb, xq, out, 8);
                 }
                 if (o->vec_dot4) {
                     float out[4];
                     o->vec_dot4(t, n, w, wb, xq, out);
-                    for (int r = 0; r < 4; r++) {
-                        float one = o->vec_dot(t, n, w + r * wb, xq);
-                        CHECK(fbits(one) == fbits(out[r]), "%s vec_dot4 %s n=%lld row %d: %.9g vs %.9g",
-                              o->name, tr->name, (long long)n, r, out[r], one);
-                    }
+                    check_rows_bits(o, "vec_dot4", t, n, w, wb, xq, out, 4);
                 }
                 /* unaligned weight row (rows are only 2-byte aligned in GGUF) */
                 memmove(w + 2, w, wb);
