@@ -114,7 +114,7 @@ typedef struct kvlm_kernel_ops {
     void (*panel_dot)(kvlm_dtype wt, int64_t n, const void *panel, size_t ps, int rows,
                       const void *x, size_t xs, int64_t m, float *y, int64_t ldy);
 
-    /* Interleaved weights (the "x8" layout below; Q8_0 and Q4_0 only):
+    /* Interleaved weights (the "x8" layout below; kvlm_x8_type types only):
      * y[c*ldy + 8g + r] = vec_dot(wt, n, weight row 8g+r, x row c) for
      * g < ngroups, r < 8, c < m, bit for bit, reading the weights as x8
      * groups (8 * row_bytes apart) and the x rows (Q8_0, xs bytes apart).
@@ -162,8 +162,8 @@ const kvlm_kernel_ops *kvlm_kernels(void);
 const kvlm_kernel_ops *kvlm_kernels_get(kvlm_isa isa);
 
 /* ---------------------------------------------------------------------------
- * The x8 weight layout (Q8_0, Q4_0): 8 weight rows interleaved so that one
- * 32-byte load holds 4 consecutive quants of each of the 8 rows. Kernels then
+ * The x8 weight layout (Q8_0, Q4_0, Q4_K, Q6_K): 8 weight rows interleaved so
+ * that one 32-byte load holds 4 consecutive quants of each of the 8 rows. Kernels then
  * keep one row per 32-bit lane and never reduce across lanes: a block's int8
  * products for 8 rows are summed by vertical adds, scaled by the 8 rows'
  * scales with one vector multiply, and accumulated per lane.
@@ -174,6 +174,11 @@ const kvlm_kernel_ops *kvlm_kernels_get(kvlm_isa isa);
  *   Q8_0: byte 16 + 32k + 4r + j = q of row r, element 4k + j (k < 8, j < 4);
  *   Q4_0: byte 16 + 32h + 4r + j = byte qs[4h + j] of row r (h < 4, j < 4),
  *         whose low nibble is element 4h + j and high nibble 4h + j + 16.
+ * In general (x8.c): a row block's f16 header fields (d; Q4_K: d, dmin; Q6_K:
+ * its d, which sits at the block's end) go to arrays of 8 at 16f, and the
+ * rest of the block, 4-byte word w, to 16H + 32w + 4r (H header fields):
+ * Q4_K: 3 words of packed scales, then 32 of quants; Q6_K: ql (32 words),
+ * qh (16), scales (4).
  * A weight of n_out rows in x8 form holds n_out / 8 groups followed by the
  * n_out % 8 remaining rows in the plain row layout, so it has the same size
  * and row r >= 8 * (n_out / 8) sits where it would in the row layout. The

@@ -13,19 +13,28 @@
 
 bool kvlm_x8_type(kvlm_dtype t)
 {
-    return t == KVLM_DTYPE_Q8_0 || t == KVLM_DTYPE_Q4_0 || t == KVLM_DTYPE_Q4_K;
+    return t == KVLM_DTYPE_Q8_0 || t == KVLM_DTYPE_Q4_0 || t == KVLM_DTYPE_Q4_K || t == KVLM_DTYPE_Q6_K;
 }
 
 static size_t block_bytes(kvlm_dtype t)
 {
-    return t == KVLM_DTYPE_Q4_0 ? KVLM_Q4_0_BYTES : t == KVLM_DTYPE_Q4_K ? KVLM_Q4_K_BYTES : KVLM_Q8_0_BYTES;
+    switch (t) {
+    case KVLM_DTYPE_Q4_0: return KVLM_Q4_0_BYTES;
+    case KVLM_DTYPE_Q4_K: return KVLM_Q4_K_BYTES;
+    case KVLM_DTYPE_Q6_K: return KVLM_Q6_K_BYTES;
+    default: return KVLM_Q8_0_BYTES;
+    }
 }
 
-static int64_t block_elems(kvlm_dtype t) { return t == KVLM_DTYPE_Q4_K ? 256 : 32; }
+static int64_t block_elems(kvlm_dtype t) { return t == KVLM_DTYPE_Q4_K || t == KVLM_DTYPE_Q6_K ? 256 : 32; }
 
 /* f16 header fields per row block (d; Q4_K: d, dmin); the rest of the
- * block is 4-byte words */
+ * block is 4-byte words. Q6_K keeps its d at the end of the block (byte
+ * 208): its header field is read from there, and the words are bytes
+ * 0..207. */
 static int header_fields(kvlm_dtype t) { return t == KVLM_DTYPE_Q4_K ? 2 : 1; }
+static int header_at(kvlm_dtype t) { return t == KVLM_DTYPE_Q6_K ? 208 : 0; }
+static int words_at(kvlm_dtype t) { return t == KVLM_DTYPE_Q6_K ? 0 : 2 * header_fields(t); }
 
 /* Row block blk <-> block of a group (lane r): header field f at
  * 16f + 2r, word k of the rest at 16H + 32k + 4r. */
@@ -33,18 +42,18 @@ static void block_to_group(kvlm_dtype t, const uint8_t *blk, int r, uint8_t *gb)
 {
     const int H = header_fields(t), words = (int)(block_bytes(t) - 2 * (size_t)H) / 4;
     for (int f = 0; f < H; f++)
-        memcpy(gb + 16 * f + 2 * r, blk + 2 * f, 2);
+        memcpy(gb + 16 * f + 2 * r, blk + header_at(t) + 2 * f, 2);
     for (int k = 0; k < words; k++)
-        memcpy(gb + 16 * H + 32 * k + 4 * r, blk + 2 * H + 4 * k, 4);
+        memcpy(gb + 16 * H + 32 * k + 4 * r, blk + words_at(t) + 4 * k, 4);
 }
 
 static void group_to_block(kvlm_dtype t, const uint8_t *gb, int r, uint8_t *blk)
 {
     const int H = header_fields(t), words = (int)(block_bytes(t) - 2 * (size_t)H) / 4;
     for (int f = 0; f < H; f++)
-        memcpy(blk + 2 * f, gb + 16 * f + 2 * r, 2);
+        memcpy(blk + header_at(t) + 2 * f, gb + 16 * f + 2 * r, 2);
     for (int k = 0; k < words; k++)
-        memcpy(blk + 2 * H + 4 * k, gb + 16 * H + 32 * k + 4 * r, 4);
+        memcpy(blk + words_at(t) + 4 * k, gb + 16 * H + 32 * k + 4 * r, 4);
 }
 
 void kvlm_x8_pack(kvlm_dtype t, int64_t n, const void *w, size_t ws, int64_t groups, void *dst)
@@ -91,7 +100,7 @@ void kvlm_ref_x8_dot(kvlm_dtype wt, int64_t n, const void *groups, int64_t ngrou
     /* Each weight block is rebuilt in the row layout and given to the
      * reference dot on its own; the reference sums a row as sum += (value
      * of block b) from 0, and 0 + v == v, so this is its result bit for bit. */
-    uint8_t blk[KVLM_Q4_K_BYTES];
+    uint8_t blk[KVLM_Q6_K_BYTES];
     const size_t bb = block_bytes(wt);
     const int64_t be = block_elems(wt), nb = n / be;
     const size_t ab = kvlm_dtype_row_bytes(kvlm_dtype_traits_get(wt)->act_type, be);
@@ -118,7 +127,7 @@ void kvlm_weight_dequant_row(const kvlm_kernel_ops *ops, const kvlm_weight *w, i
     const size_t bb = block_bytes(w->type);
     const int64_t be = block_elems(w->type);
     const uint8_t *g = (const uint8_t *)w->data + (size_t)(r / 8) * 8 * w->row_bytes;
-    uint8_t blk[KVLM_Q4_K_BYTES];
+    uint8_t blk[KVLM_Q6_K_BYTES];
     for (int64_t b = 0; b < w->n_in / be; b++, g += 8 * bb) {
         group_to_block(w->type, g, (int)(r % 8), blk);
         ops->dequantize_row(w->type, blk, dst + be * b, be);

@@ -692,6 +692,83 @@ ALWAYS_INLINE void x8k_tile(const int C, int64_t nb, const uint8_t *g, const uin
         _mm256_storeu_ps(y + c * ldy, acc[c]);
 }
 
+/* Q6_K in the x8 layout (d of the 8 rows at 0; then 4-byte words: ql at
+ * 16 + 32w for w < 32, qh words 32..47, the int8 scales words 48..51) x
+ * Q8_K activations, C <= 2 rows: per super-block and lane (row) the
+ * reference's exact isum = sum_g sc_g * sum (q - 32) * x over the 16
+ * sub-blocks, formed as sum_g sc_g * (sum q*x) - 32 * sum_g sc_g * bsum_g,
+ * then sum += (d * d_x) * isum. q = 0..63, so two vpmaddubsw results
+ * (<= 2 * 2*63*127 = 32004) add in int16 before vpmaddwd applies the
+ * sub-block's scale; vpshufb puts a scale byte into the high byte of both
+ * int16 halves of its lane and an arithmetic shift sign-extends it. */
+ALWAYS_INLINE __m256i k6_scale(const uint8_t *gb, int g0, int g1, __m256i base)
+{
+    __m256i w = ld256(gb + 16 + 32 * (48 + g0 / 4));
+    __m256i ctl = _mm256_add_epi32(base, _mm256_set1_epi32(((g0 % 4) << 8) | ((g1 % 4) << 24)));
+    return _mm256_srai_epi16(_mm256_shuffle_epi8(w, ctl), 8);
+}
+
+ALWAYS_INLINE void x8k6_tile(const int C, int64_t nb, const uint8_t *g, const uint8_t *x, size_t xs,
+                             float *y, int64_t ldy)
+{
+    const size_t gbb = 8 * KVLM_Q6_K_BYTES;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    /* lane r' of a 128-bit half: bytes 4r' (+ index) into bytes 1 and 3, 0 elsewhere */
+    const __m256i base = _mm256_setr_epi32(0x00800080, 0x04800480, 0x08800880, 0x0C800C80,
+                                           0x00800080, 0x04800480, 0x08800880, 0x0C800C80);
+    __m256 acc[2];
+    UNROLL
+    for (int c = 0; c < C; c++)
+        acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *gb = g + b * gbb;
+        __m256i isum[2], corr[2];
+        UNROLL
+        for (int c = 0; c < C; c++)
+            isum[c] = corr[c] = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            UNROLL
+            for (int k = 0; k < 4; k++) {
+                const int g0 = 8 * h + 2 * k;
+                __m256i sc[2] = {k6_scale(gb, g0, g0, base), k6_scale(gb, g0 + 1, g0 + 1, base)};
+                __m256i t[2];
+                UNROLL
+                for (int j = 0; j < 8; j++) {
+                    __m256i ql = ld256(gb + 16 + 32 * (16 * h + 8 * (k & 1) + j));
+                    __m256i lo = k < 2 ? _mm256_and_si256(ql, m4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4);
+                    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(ld256(gb + 16 + 32 * (32 + 8 * h + j)), 2 * k), m3);
+                    __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+                    UNROLL
+                    for (int c = 0; c < C; c++) {
+                        const uint8_t *xq = x + c * xs + b * KVLM_Q8_K_BYTES + 4 + 128 * h + 32 * k + 4 * j;
+                        __m256i p = _mm256_maddubs_epi16(q, bcast4(xq));
+                        t[c] = (j % 2 == 0) ? p : _mm256_add_epi16(t[c], p);
+                        if (j % 2 == 1)
+                            isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(t[c], sc[j / 4]));
+                    }
+                }
+            }
+        }
+        UNROLL
+        for (int p = 0; p < 8; p++) { /* sub-blocks 2p, 2p+1: scales x the Q8_K block sums */
+            __m256i scp = k6_scale(gb, 2 * p, 2 * p + 1, base);
+            UNROLL
+            for (int c = 0; c < C; c++)
+                corr[c] = _mm256_add_epi32(corr[c], _mm256_madd_epi16(scp, bcast4(x + c * xs + b * KVLM_Q8_K_BYTES + 260 + 4 * p)));
+        }
+        __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)gb));
+        UNROLL
+        for (int c = 0; c < C; c++) {
+            __m256i is = _mm256_sub_epi32(isum[c], _mm256_slli_epi32(corr[c], 5));
+            __m256 d = _mm256_mul_ps(dv, _mm256_set1_ps(kvlm_ld_f32(x + c * xs + b * KVLM_Q8_K_BYTES)));
+            acc[c] = _mm256_add_ps(acc[c], _mm256_mul_ps(d, _mm256_cvtepi32_ps(is)));
+        }
+    }
+    UNROLL
+    for (int c = 0; c < C; c++)
+        _mm256_storeu_ps(y + c * ldy, acc[c]);
+}
+
 static void simd_x8_dot(kvlm_dtype wt, int64_t n, const void *groups, int64_t ngroups, const void *x,
                         size_t xs, const int32_t *xsum, int64_t m, float *y, int64_t ldy)
 {
@@ -707,6 +784,16 @@ static void simd_x8_dot(kvlm_dtype wt, int64_t n, const void *groups, int64_t ng
         if (c < m)
             for (int64_t g = 0; g < ngroups; g++)
                 x8k_tile(1, n / 256, gp + g * gs, xb + c * xs, xs, y + c * ldy + 8 * g, ldy);
+        return;
+    }
+    if (wt == KVLM_DTYPE_Q6_K) {
+        const size_t gs = (size_t)(n / 256) * 8 * KVLM_Q6_K_BYTES;
+        for (; c + 2 <= m; c += 2)
+            for (int64_t g = 0; g < ngroups; g++)
+                x8k6_tile(2, n / 256, gp + g * gs, xb + c * xs, xs, y + c * ldy + 8 * g, ldy);
+        if (c < m)
+            for (int64_t g = 0; g < ngroups; g++)
+                x8k6_tile(1, n / 256, gp + g * gs, xb + c * xs, xs, y + c * ldy + 8 * g, ldy);
         return;
     }
     /* 2 groups x 2 activation rows per tile: with more accumulators GCC
