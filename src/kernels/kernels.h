@@ -162,7 +162,7 @@ const kvlm_kernel_ops *kvlm_kernels(void);
 const kvlm_kernel_ops *kvlm_kernels_get(kvlm_isa isa);
 
 /* ---------------------------------------------------------------------------
- * The x8 weight layout (Q8_0, Q4_0, Q4_K, Q6_K): 8 weight rows interleaved so
+ * The x8 weight layout (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K): 8 weight rows interleaved so
  * that one 32-byte load holds 4 consecutive quants of each of the 8 rows. Kernels then
  * keep one row per 32-bit lane and never reduce across lanes: a block's int8
  * products for 8 rows are summed by vertical adds, scaled by the 8 rows'
@@ -175,7 +175,7 @@ const kvlm_kernel_ops *kvlm_kernels_get(kvlm_isa isa);
  *   Q4_0: byte 16 + 32h + 4r + j = byte qs[4h + j] of row r (h < 4, j < 4),
  *         whose low nibble is element 4h + j and high nibble 4h + j + 16.
  * In general (x8.c): a row block's f16 header fields (d; Q4_K: d, dmin; Q6_K:
- * its d, which sits at the block's end) go to arrays of 8 at 16f, and the
+ * its d, which sits at the block's end; Q5_K as Q4_K) go to arrays of 8 at 16f, and the
  * rest of the block, 4-byte word w, to 16H + 32w + 4r (H header fields):
  * Q4_K: 3 words of packed scales, then 32 of quants; Q6_K: ql (32 words),
  * qh (16), scales (4).

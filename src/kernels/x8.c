@@ -13,7 +13,8 @@
 
 bool kvlm_x8_type(kvlm_dtype t)
 {
-    return t == KVLM_DTYPE_Q8_0 || t == KVLM_DTYPE_Q4_0 || t == KVLM_DTYPE_Q4_K || t == KVLM_DTYPE_Q6_K;
+    return t == KVLM_DTYPE_Q8_0 || t == KVLM_DTYPE_Q4_0 || t == KVLM_DTYPE_Q4_K || t == KVLM_DTYPE_Q5_K ||
+           t == KVLM_DTYPE_Q6_K;
 }
 
 static size_t block_bytes(kvlm_dtype t)
@@ -21,18 +22,22 @@ static size_t block_bytes(kvlm_dtype t)
     switch (t) {
     case KVLM_DTYPE_Q4_0: return KVLM_Q4_0_BYTES;
     case KVLM_DTYPE_Q4_K: return KVLM_Q4_K_BYTES;
+    case KVLM_DTYPE_Q5_K: return KVLM_Q5_K_BYTES;
     case KVLM_DTYPE_Q6_K: return KVLM_Q6_K_BYTES;
     default: return KVLM_Q8_0_BYTES;
     }
 }
 
-static int64_t block_elems(kvlm_dtype t) { return t == KVLM_DTYPE_Q4_K || t == KVLM_DTYPE_Q6_K ? 256 : 32; }
+static int64_t block_elems(kvlm_dtype t)
+{
+    return t == KVLM_DTYPE_Q4_K || t == KVLM_DTYPE_Q5_K || t == KVLM_DTYPE_Q6_K ? 256 : 32;
+}
 
 /* f16 header fields per row block (d; Q4_K: d, dmin); the rest of the
  * block is 4-byte words. Q6_K keeps its d at the end of the block (byte
  * 208): its header field is read from there, and the words are bytes
  * 0..207. */
-static int header_fields(kvlm_dtype t) { return t == KVLM_DTYPE_Q4_K ? 2 : 1; }
+static int header_fields(kvlm_dtype t) { return t == KVLM_DTYPE_Q4_K || t == KVLM_DTYPE_Q5_K ? 2 : 1; }
 static int header_at(kvlm_dtype t) { return t == KVLM_DTYPE_Q6_K ? 208 : 0; }
 static int words_at(kvlm_dtype t) { return t == KVLM_DTYPE_Q6_K ? 0 : 2 * header_fields(t); }
 

@@ -610,10 +610,15 @@ ALWAYS_INLINE void x8_cols(const int C, bool q4, int64_t n, const uint8_t *group
  * (k_scales_mins on a lane each); vpshufb spreads sub-block j's scale into
  * both int16 halves of its lane, so vpmaddwd applies the scale while it
  * widens (the 16 products of a half are <= 16*15*127 = 30480). */
-ALWAYS_INLINE void x8k_tile(const int C, int64_t nb, const uint8_t *g, const uint8_t *x, size_t xs,
+ALWAYS_INLINE void x8k_tile(const int C, bool five, int64_t nb, const uint8_t *g, const uint8_t *x, size_t xs,
                             float *y, int64_t ldy)
 {
-    const size_t gbb = 8 * KVLM_Q4_K_BYTES;
+    /* Q5_K: the 5th bit of element l of sub-block j is bit j of qh byte l
+     * (qh words at 128, quants at 384); values up to 31 let only 4
+     * vpmaddubsw results (<= 4*2*31*127 = 31496) add in int16 */
+    const size_t gbb = 8 * (five ? KVLM_Q5_K_BYTES : KVLM_Q4_K_BYTES);
+    const int qoff = five ? 384 : 128, flush = five ? 4 : 8;
+    const __m256i one = _mm256_set1_epi8(1);
     const __m256i m4 = _mm256_set1_epi8(0x0F), m6 = _mm256_set1_epi8(0x3F), m2 = _mm256_set1_epi8(0x03);
     const __m256i ones = _mm256_set1_epi16(1);
     /* byte 4r' + j of each 128-bit half into int16 halves: 0x80 bytes give 0 */
@@ -639,28 +644,34 @@ ALWAYS_INLINE void x8k_tile(const int C, int64_t nb, const uint8_t *g, const uin
             isum[c] = _mm256_setzero_si256();
         UNROLL
         for (int p = 0; p < 4; p++) { /* sub-blocks 2p (low nibbles) and 2p+1 (high) */
+            const int j0 = 2 * p, j1 = 2 * p + 1;
             __m256i se[2], so[2];
             UNROLL
-            for (int c = 0; c < C; c++)
-                se[c] = so[c] = _mm256_setzero_si256();
-            UNROLL
             for (int kk = 0; kk < 8; kk++) {
-                __m256i q = ld256(gb + 128 + 32 * (8 * p + kk));
+                __m256i q = ld256(gb + qoff + 32 * (8 * p + kk));
                 __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                if (five) {
+                    __m256i qh = ld256(gb + 128 + 32 * kk);
+                    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, j0), one), 4));
+                    hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, j1), one), 4));
+                }
                 UNROLL
                 for (int c = 0; c < C; c++) {
                     const uint8_t *xq = x + c * xs + b * KVLM_Q8_K_BYTES + 4;
-                    se[c] = _mm256_add_epi16(se[c], _mm256_maddubs_epi16(lo, bcast4(xq + 64 * p + 4 * kk)));
-                    so[c] = _mm256_add_epi16(so[c], _mm256_maddubs_epi16(hi, bcast4(xq + 64 * p + 32 + 4 * kk)));
+                    __m256i pe = _mm256_maddubs_epi16(lo, bcast4(xq + 64 * p + 4 * kk));
+                    __m256i po = _mm256_maddubs_epi16(hi, bcast4(xq + 64 * p + 32 + 4 * kk));
+                    se[c] = kk % flush == 0 ? pe : _mm256_add_epi16(se[c], pe);
+                    so[c] = kk % flush == 0 ? po : _mm256_add_epi16(so[c], po);
+                }
+                if (kk % flush == flush - 1) {
+                    __m256i s0 = _mm256_shuffle_epi8(sc[j0 / 4], _mm256_add_epi32(base, _mm256_set1_epi32((j0 % 4) * 0x10001)));
+                    __m256i s1 = _mm256_shuffle_epi8(sc[j1 / 4], _mm256_add_epi32(base, _mm256_set1_epi32((j1 % 4) * 0x10001)));
+                    UNROLL
+                    for (int c = 0; c < C; c++)
+                        isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(_mm256_madd_epi16(se[c], s0),
+                                                                             _mm256_madd_epi16(so[c], s1)));
                 }
             }
-            const int j0 = 2 * p, j1 = 2 * p + 1;
-            __m256i s0 = _mm256_shuffle_epi8(sc[j0 / 4], _mm256_add_epi32(base, _mm256_set1_epi32((j0 % 4) * 0x10001)));
-            __m256i s1 = _mm256_shuffle_epi8(sc[j1 / 4], _mm256_add_epi32(base, _mm256_set1_epi32((j1 % 4) * 0x10001)));
-            UNROLL
-            for (int c = 0; c < C; c++)
-                isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(_mm256_madd_epi16(se[c], s0),
-                                                                     _mm256_madd_epi16(so[c], s1)));
         }
         UNROLL
         for (int c = 0; c < C; c++) {
@@ -769,6 +780,19 @@ ALWAYS_INLINE void x8k6_tile(const int C, int64_t nb, const uint8_t *g, const ui
         _mm256_storeu_ps(y + c * ldy, acc[c]);
 }
 
+ALWAYS_INLINE void x8k_cols(const bool five, int64_t n, const uint8_t *gp, int64_t ngroups, const uint8_t *xb,
+                            size_t xs, int64_t m, float *y, int64_t ldy)
+{
+    const size_t gs = (size_t)(n / 256) * 8 * (five ? KVLM_Q5_K_BYTES : KVLM_Q4_K_BYTES);
+    int64_t c = 0;
+    for (; c + 2 <= m; c += 2)
+        for (int64_t g = 0; g < ngroups; g++)
+            x8k_tile(2, five, n / 256, gp + g * gs, xb + c * xs, xs, y + c * ldy + 8 * g, ldy);
+    if (c < m)
+        for (int64_t g = 0; g < ngroups; g++)
+            x8k_tile(1, five, n / 256, gp + g * gs, xb + c * xs, xs, y + c * ldy + 8 * g, ldy);
+}
+
 static void simd_x8_dot(kvlm_dtype wt, int64_t n, const void *groups, int64_t ngroups, const void *x,
                         size_t xs, const int32_t *xsum, int64_t m, float *y, int64_t ldy)
 {
@@ -776,14 +800,12 @@ static void simd_x8_dot(kvlm_dtype wt, int64_t n, const void *groups, int64_t ng
     const uint8_t *gp = groups, *xb = x;
     const int64_t nb = n / 32;
     int64_t c = 0;
-    if (wt == KVLM_DTYPE_Q4_K) {
-        const size_t gs = (size_t)(n / 256) * 8 * KVLM_Q4_K_BYTES;
-        for (; c + 2 <= m; c += 2)
-            for (int64_t g = 0; g < ngroups; g++)
-                x8k_tile(2, n / 256, gp + g * gs, xb + c * xs, xs, y + c * ldy + 8 * g, ldy);
-        if (c < m)
-            for (int64_t g = 0; g < ngroups; g++)
-                x8k_tile(1, n / 256, gp + g * gs, xb + c * xs, xs, y + c * ldy + 8 * g, ldy);
+    if (wt == KVLM_DTYPE_Q4_K || wt == KVLM_DTYPE_Q5_K) {
+        /* `five` a constant in each call, so each type gets its own loop */
+        if (wt == KVLM_DTYPE_Q5_K)
+            x8k_cols(true, n, gp, ngroups, xb, xs, m, y, ldy);
+        else
+            x8k_cols(false, n, gp, ngroups, xb, xs, m, y, ldy);
         return;
     }
     if (wt == KVLM_DTYPE_Q6_K) {
