@@ -49,6 +49,18 @@ static void release_file_pages(const void *p, size_t n)
         (void)madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
+/* Counts `bytes` more as read and tells the callback; false (with the
+ * error set) when it cancels the load. */
+static bool advance(const kvlm_model *m, load_progress *lp, uint64_t bytes)
+{
+    lp->done += bytes;
+    if (!lp->fn || lp->fn(lp->done, lp->total, lp->user))
+        return true;
+    kvlm_fail(KVLM_ERR_INVALID_ARG, "%s: load cancelled (%llu of %llu bytes read)", m->path,
+              (unsigned long long)lp->done, (unsigned long long)lp->total);
+    return false;
+}
+
 static bool repackable(const kvlm_weight *w)
 {
     return kvlm_x8_type(w->type) && !w->x8 && w->n_out >= 8 && w->data;
@@ -70,18 +82,12 @@ static kvlm_status repack_one(kvlm_model *m, kvlm_weight *w, load_progress *lp)
         int64_t ng = groups - g < step ? groups - g : step;
         size_t off = (size_t)g * 8 * w->row_bytes, len = (size_t)ng * 8 * w->row_bytes;
         kvlm_x8_pack(w->type, w->n_in, src + off, w->row_bytes, ng, buf + off);
-        lp->done += len;
-        if (lp->fn && !lp->fn(lp->done, lp->total, lp->user))
-            return kvlm_fail(KVLM_ERR_INVALID_ARG, "%s: load cancelled (%llu of %llu bytes read)", m->path,
-                             (unsigned long long)lp->done, (unsigned long long)lp->total);
+        if (!advance(m, lp, len))
+            return KVLM_ERR_INVALID_ARG;
     }
     memcpy(buf + gbytes, src + gbytes, bytes - gbytes);
-    if (bytes > gbytes) {
-        lp->done += bytes - gbytes;
-        if (lp->fn && !lp->fn(lp->done, lp->total, lp->user))
-            return kvlm_fail(KVLM_ERR_INVALID_ARG, "%s: load cancelled (%llu of %llu bytes read)", m->path,
-                             (unsigned long long)lp->done, (unsigned long long)lp->total);
-    }
+    if (bytes > gbytes && !advance(m, lp, bytes - gbytes))
+        return KVLM_ERR_INVALID_ARG;
     if (m->gguf)
         release_file_pages(src, bytes);
     w->data = buf;
