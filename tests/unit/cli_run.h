@@ -1,12 +1,15 @@
 /*
  * cli_run.h - running the kvlm binary from a C test: run_kvlm() executes
- * "$KVLM_BIN ARGS" with stdout and stderr captured into files of a
- * per-process temporary folder, and slurp_file() reads a file back.
- * Header-only, for tests that check the command line end to end.
+ * "$KVLM_BIN ARGS" with stdout and stderr captured into files, cli_tmpdir()
+ * and cli_rmdir() make and remove the test's per-process temporary folder,
+ * and run_kvlm_in() sends stderr to <folder>/stderr. Header-only, for tests
+ * that check the command line end to end (files are read back with
+ * test.h's slurp_file).
  */
 #ifndef KVLM_CLI_RUN_H
 #define KVLM_CLI_RUN_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -31,23 +34,29 @@ static inline int run_kvlm(const char *bin, const char *args, const char *out_fi
     return run_kvlm_io(bin, args, NULL, out_file, err_file);
 }
 
-/* A whole file, NUL-terminated, malloc'ed; NULL if unreadable. */
-static inline char *slurp_file(const char *path, size_t *n)
+/* `$bin args` with stdout to out_file (NULL: discarded) and stderr to
+ * <dir>/stderr, where the test reads it back. */
+static inline int run_kvlm_in(const char *bin, const char *dir, const char *args, const char *out_file)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *d = sz >= 0 ? malloc((size_t)sz + 1) : NULL;
-    if (d && fread(d, 1, (size_t)sz, f) != (size_t)sz) {
-        free(d);
-        d = NULL;
-    }
-    if (d) d[sz] = 0;
-    fclose(f);
-    if (n) *n = d ? (size_t)sz : 0;
-    return d;
+    char err[512];
+    snprintf(err, sizeof err, "%s/stderr", dir);
+    return run_kvlm(bin, args, out_file, err);
+}
+
+/* Makes the folder /tmp/kvlm-test-NAME-PID into dir[n]; false if it cannot. */
+static inline bool cli_tmpdir(char *dir, size_t n, const char *name)
+{
+    char cmd[600];
+    snprintf(dir, n, "/tmp/kvlm-test-%s-%d", name, (int)getpid());
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    return system(cmd) == 0;
+}
+
+static inline void cli_rmdir(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "cleanup of %s failed\n", dir);
 }
 
 #endif /* KVLM_CLI_RUN_H */

@@ -53,22 +53,33 @@ static inline const char *fixture_path(char *buf, size_t n, const char *rel)
     return buf;
 }
 
-/* A raw little-endian float32 file (the fixtures' stored logits), malloc'ed;
- * *n floats. NULL if unreadable. */
-static inline float *read_floats(const char *path, size_t *n)
+/* A whole file, NUL-terminated, malloc'ed (so suitably aligned for any
+ * type); *n bytes (n may be NULL). NULL if unreadable. */
+static inline char *slurp_file(const char *path, size_t *n)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     fseek(f, 0, SEEK_END);
     long sz = ftell(f);
     fseek(f, 0, SEEK_SET);
-    float *d = sz >= 0 ? malloc((size_t)sz + 1) : NULL;
+    char *d = sz >= 0 ? malloc((size_t)sz + 1) : NULL;
     if (d && fread(d, 1, (size_t)sz, f) != (size_t)sz) {
         free(d);
         d = NULL;
     }
+    if (d) d[sz] = 0;
     fclose(f);
-    *n = d ? (size_t)sz / sizeof(float) : 0;
+    if (n) *n = d ? (size_t)sz : 0;
+    return d;
+}
+
+/* A raw little-endian float32 file (the fixtures' stored logits), malloc'ed;
+ * *n floats. NULL if unreadable. */
+static inline float *read_floats(const char *path, size_t *n)
+{
+    size_t bytes = 0;
+    float *d = (float *)(void *)slurp_file(path, &bytes);
+    *n = bytes / sizeof(float);
     return d;
 }
 

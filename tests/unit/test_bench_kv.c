@@ -26,12 +26,7 @@ static const char *bin;
 static char tmpdir[256];
 
 /* Runs the binary; stderr goes to <tmpdir>/stderr. */
-static int run(const char *args, const char *out_file)
-{
-    char err[300];
-    snprintf(err, sizeof err, "%s/stderr", tmpdir);
-    return run_kvlm(bin, args, out_file, err);
-}
+static int run(const char *args, const char *out_file) { return run_kvlm_in(bin, tmpdir, args, out_file); }
 
 int main(void)
 {
@@ -40,10 +35,8 @@ int main(void)
         printf("test_bench_kv: KVLM_BIN not set, skipped\n");
         return 0;
     }
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/kvlm-test-benchkv-%d", (int)getpid());
-    char cmd[1024], args[8192], model[4096], out[512], csv[512];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", tmpdir);
-    REQUIRE(system(cmd) == 0, "mkdir");
+    char args[8192], model[4096], out[512], csv[512];
+    REQUIRE(cli_tmpdir(tmpdir, sizeof tmpdir, "benchkv"), "mkdir");
     snprintf(out, sizeof out, "%s/out.json", tmpdir);
     snprintf(csv, sizeof csv, "%s/sub/kv.csv", tmpdir);
     fixture_path(model, sizeof model, "models/llama-gqa-f32.gguf");
@@ -111,7 +104,6 @@ int main(void)
     CHECK(run(args, NULL) == 2, "--lengths 0 -> 2");
     snprintf(args, sizeof args, "bench kv -m '%s' --prompt-tokens 128", model);
     CHECK(run(args, NULL) == 2, "prompt filling the context -> 2");
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
+    cli_rmdir(tmpdir);
     TEST_MAIN_END("test_bench_kv");
 }

@@ -34,12 +34,7 @@ static const char *bin;
 static char tmpdir[256];
 
 /* Runs the binary; stderr goes to <tmpdir>/stderr. */
-static int run(const char *args, const char *out_file)
-{
-    char err[300];
-    snprintf(err, sizeof err, "%s/stderr", tmpdir);
-    return run_kvlm(bin, args, out_file, err);
-}
+static int run(const char *args, const char *out_file) { return run_kvlm_in(bin, tmpdir, args, out_file); }
 
 static long long jint(json_t *o, const char *path)
 {
@@ -88,10 +83,8 @@ int main(void)
         printf("test_bench_prefix: KVLM_BIN not set, skipped\n");
         return 0;
     }
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/kvlm-test-bench-prefix-%d", (int)getpid());
     char cmd[1024], args[4096], model[2048], jout[512], csv[512], png[512];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", tmpdir);
-    REQUIRE(system(cmd) == 0, "mkdir");
+    REQUIRE(cli_tmpdir(tmpdir, sizeof tmpdir, "bench-prefix"), "mkdir");
     snprintf(jout, sizeof jout, "%s/out.json", tmpdir);
     snprintf(csv, sizeof csv, "%s/mt.csv", tmpdir);
     snprintf(png, sizeof png, "%s/mt.png", tmpdir);

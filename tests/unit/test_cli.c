@@ -25,12 +25,7 @@ static const char *bin;
 static char tmpdir[256];
 
 /* Runs the binary; stderr goes to <tmpdir>/stderr. */
-static int run(const char *args, const char *out_file)
-{
-    char err[300];
-    snprintf(err, sizeof err, "%s/stderr", tmpdir);
-    return run_kvlm(bin, args, out_file, err);
-}
+static int run(const char *args, const char *out_file) { return run_kvlm_in(bin, tmpdir, args, out_file); }
 
 
 int main(void)
@@ -40,10 +35,8 @@ int main(void)
         printf("test_cli: KVLM_BIN not set, skipped\n");
         return 0;
     }
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/kvlm-test-cli-%d", (int)getpid());
-    char cmd[1024], args[8192], model[4096], ref[4096], out[512], out2[512], errf[512];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", tmpdir);
-    REQUIRE(system(cmd) == 0, "mkdir");
+    char args[8192], model[4096], ref[4096], out[512], out2[512], errf[512];
+    REQUIRE(cli_tmpdir(tmpdir, sizeof tmpdir, "cli"), "mkdir");
     snprintf(out, sizeof out, "%s/a.f32", tmpdir);
     snprintf(out2, sizeof out2, "%s/b.f32", tmpdir);
     snprintf(errf, sizeof errf, "%s/stderr", tmpdir);
@@ -176,7 +169,6 @@ int main(void)
     CHECK(e && strstr(e, "/nonexistent/dir/model.gguf"), "error names the path: %s", e ? e : "");
     free(e);
 
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
+    cli_rmdir(tmpdir);
     TEST_MAIN_END("test_cli");
 }

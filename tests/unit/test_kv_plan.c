@@ -31,12 +31,7 @@ static const char *bin;
 static char tmpdir[256];
 
 /* Runs the binary; stderr goes to <tmpdir>/stderr. */
-static int run(const char *args, const char *out_file)
-{
-    char err[300];
-    snprintf(err, sizeof err, "%s/stderr", tmpdir);
-    return run_kvlm(bin, args, out_file, err);
-}
+static int run(const char *args, const char *out_file) { return run_kvlm_in(bin, tmpdir, args, out_file); }
 
 static json_t *run_json(const char *args)
 {
@@ -163,10 +158,8 @@ int main(void)
         printf("test_kv_plan: KVLM_BIN not set, skipped\n");
         return 0;
     }
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/kvlm-test-kvplan-%d", (int)getpid());
-    char cmd[1024], args[8192], model[4096];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", tmpdir);
-    REQUIRE(system(cmd) == 0, "mkdir");
+    char args[8192], model[4096];
+    REQUIRE(cli_tmpdir(tmpdir, sizeof tmpdir, "kvplan"), "mkdir");
     check_model("models/llama-gqa-q4_k.gguf"); /* GQA, K-quant weights, head_dim 64 */
     check_model("models/qwen2-f32.gguf");      /* head_dim 16: q8_0 refused */
     check_model("models/gpt2-q8_0.gguf");      /* multi-head attention */
@@ -181,7 +174,6 @@ int main(void)
     snprintf(args, sizeof args, "kv-plan -m '%s' --ctx 10 --kv-type q4", model);
     CHECK(run(args, NULL) == 2, "--kv-type q4 -> 2");
     CHECK(run("kv-plan -m /nonexistent.gguf --ctx 10", NULL) == 1, "missing model -> 1");
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
+    cli_rmdir(tmpdir);
     TEST_MAIN_END("test_kv_plan");
 }

@@ -217,12 +217,7 @@ static void check_windows(kvlm_model *m, const int32_t *toks, int n)
 /* ---- CLI --------------------------------------------------------------- */
 
 /* Runs the binary; stderr goes to <tmpdir>/stderr. */
-static int run(const char *args, const char *out_file)
-{
-    char err[300];
-    snprintf(err, sizeof err, "%s/stderr", tmpdir);
-    return run_kvlm(bin, args, out_file, err);
-}
+static int run(const char *args, const char *out_file) { return run_kvlm_in(bin, tmpdir, args, out_file); }
 
 
 static void expect_usage_error(const char *args, const char *needle)
@@ -371,10 +366,8 @@ static void check_cli(const char *demo_dir)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/kvlm-test-ppl-%d", (int)getpid());
-    char cmd[1024], dir[4096], man[4096], demo[4096];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", tmpdir);
-    REQUIRE(system(cmd) == 0, "mkdir");
+    char dir[4096], man[4096], demo[4096];
+    REQUIRE(cli_tmpdir(tmpdir, sizeof tmpdir, "ppl"), "mkdir");
     fixture_path(dir, sizeof dir, "models");
     fixture_path(man, sizeof man, "models/manifest.json");
     fixture_path(demo, sizeof demo, "../../models/demo");
@@ -401,7 +394,6 @@ int main(void)
     bin = getenv("KVLM_BIN");
     if (bin) check_cli(demo);
     else printf("test_perplexity: KVLM_BIN not set, CLI checks skipped\n");
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
+    cli_rmdir(tmpdir);
     TEST_MAIN_END("test_perplexity");
 }
