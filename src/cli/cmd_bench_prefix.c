@@ -438,8 +438,7 @@ int bench_prefix(int argc, char **argv)
     memcpy(other, prompt, (size_t)SH * sizeof *other);
     fill_random(other + SH, P - SH, 0xBADCAFEu, V);
 
-    /* Warm-up (untimed): pages the weights in and computes the model
-     * fingerprint the cache keys need; then a cold cache. */
+    /* Warm-up (untimed): pages the weights in; then a cold cache. */
     {
         int nw = n_ctx < 2 * bs ? n_ctx : 2 * bs;
         int32_t *w = malloc((size_t)nw * sizeof *w);

@@ -40,9 +40,8 @@ int cmd_run(int argc, char **argv)
 {
     cli_gen_opts o;
     cli_gen_opts_init(&o);
-    /* One request per process: no other request could reuse its blocks,
-     * and publishing them would first hash every weight (the model
-     * fingerprint, ~0.7 s per GB). --prefix-cache turns it on. */
+    /* One request per process: no other request could reuse its blocks.
+     * --prefix-cache turns it on. */
     o.no_prefix_cache = true;
     const char *prompt = NULL, *file = NULL;
     bool json = false, special = false;

@@ -87,6 +87,8 @@ kvlm_status kvlm_context_create(kvlm_model *model, const kvlm_context_params *pa
     if (!ctx) return kvlm_fail(KVLM_ERR_NOMEM, "out of memory");
     ctx->model = model;
     ctx->p = p;
+    ctx->scope.kv_type = p.kv_type;
+    ctx->scope.block_size = p.kv_block_size;
     ctx->ops = kvlm_kernels();
     kvlm_status s = kvlm_block_pool_create(&bp, &ctx->pool);
     if (s) {

@@ -36,10 +36,8 @@ struct kvlm_context {
     kvlm_context_params p;    /* resolved */
     struct kvlm_session *sessions; /* every live session (for the checker) */
     /* prefix cache */
-    bool have_scope;          /* scope filled (the fingerprint is computed
-                                 lazily, at the first lookup or publish) */
-    bool scope_failed;        /* fingerprinting failed: nothing is cached */
-    kvlm_block_key_scope scope;
+    kvlm_block_key_scope scope; /* fixed at creation; model identity all zeros
+                                   (the pool holds this context's model only) */
     uint64_t lookups, hit_tokens, miss_tokens;
     const kvlm_kernel_ops *ops;
     kvlm_threadpool *tp;

@@ -178,22 +178,6 @@ kvlm_status kvlm_session_fork(const kvlm_session *s, kvlm_session **out)
 
 /* ---- prefix cache ------------------------------------------------------ */
 
-/* Fills the key scope on first use (the model fingerprint reads every
- * weight once). False: caching is off for this context. */
-static bool cache_ready(kvlm_context *ctx)
-{
-    if (ctx->have_scope) return true;
-    if (ctx->scope_failed) return false;
-    if (kvlm_model_fingerprint(ctx->model, ctx->scope.fingerprint) != KVLM_OK) {
-        ctx->scope_failed = true;
-        return false;
-    }
-    ctx->scope.kv_type = ctx->p.kv_type;
-    ctx->scope.block_size = ctx->p.kv_block_size;
-    ctx->have_scope = true;
-    return true;
-}
-
 static kvlm_status block_key(const kvlm_session *s, int i, const int32_t *tokens, kvlm_block_key *out)
 {
     const kvlm_block_pool *p = s->ctx->pool;
@@ -209,7 +193,6 @@ static int match(kvlm_session *s, const int32_t *tokens, int n)
     kvlm_block_pool *p = ctx->pool;
     int bs = p->block_size;
     if (!s->use_cache || s->n_tokens % bs != 0 || s->n_pub != s->n_tokens / bs || n < bs) return 0;
-    if (!cache_ready(ctx)) return 0;
     ctx->lookups++;
     int matched = 0;
     while (n - matched >= bs) {
@@ -234,7 +217,7 @@ void kvlm_session_publish(kvlm_session *s)
     kvlm_context *ctx = s->ctx;
     kvlm_block_pool *p = ctx->pool;
     int bs = p->block_size;
-    if (!s->use_cache || !cache_ready(ctx)) return;
+    if (!s->use_cache) return;
     while (s->n_pub < s->n_tokens / bs) {
         int i = s->n_pub;
         int32_t id = s->blocks[i];

@@ -6,7 +6,7 @@
  *     field 'P': 32-byte parent key, or field 'R' with no bytes for a root
  *     field 'T': block_size token ids as int32
  *     field 'N': namespace bytes
- *     field 'F': 32-byte model fingerprint
+ *     field 'F': 32-byte model identity (kvlm_block_key_scope)
  *     field 'D': KV dtype as uint32
  *     field 'B': block size as uint32
  * where a field is (one tag byte, uint64 byte length, bytes). Tags and

@@ -3,7 +3,7 @@
  *
  * A block key is SHA-256 over a tagged, length-prefixed encoding of
  *     (parent block's key or "root", the block's token ids, cache namespace,
- *      model fingerprint, KV dtype, block size)
+ *      model identity, KV dtype, block size)
  * so equal keys mean equal K/V contents (up to a hash collision), and two
  * different inputs can never encode to the same byte string. It is computed
  * in exactly one place, kvlm_block_key_compute(); nothing else builds keys.
@@ -27,7 +27,11 @@ typedef struct kvlm_block_key {
 
 /* What a pool's keys have in common: fixed for one context. */
 typedef struct kvlm_block_key_scope {
-    uint8_t fingerprint[32]; /* kvlm_model_fingerprint() */
+    /* Which model's K/V the pool holds. All zeros for a context's own pool,
+     * which only ever holds its one model (hashing every weight to say so
+     * cost ~0.7 s per GB at the first cached request); a tier shared
+     * between processes will put kvlm_model_fingerprint() here. */
+    uint8_t fingerprint[32];
     kvlm_dtype kv_type;
     int block_size;
 } kvlm_block_key_scope;
