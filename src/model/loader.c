@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <openssl/evp.h>
@@ -55,6 +56,7 @@ void kvlm_model_free(kvlm_model *m)
 {
     if (!m) return;
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    if (m->repack_map) munmap(m->repack_map, m->repack_len);
     free(m->owned);
     free(m->layers);
     free(m->tensors);

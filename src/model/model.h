@@ -92,6 +92,8 @@ struct kvlm_model {
 
     void **owned;               /* buffers freed with the model */
     int n_owned, cap_owned;
+    void *repack_map;           /* repack.c: one anonymous mapping holding every */
+    size_t repack_len;          /* repacked weight (munmap'ed with the model) */
 
     bool have_fingerprint;
     uint8_t fingerprint[32];
