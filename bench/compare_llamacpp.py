@@ -54,7 +54,7 @@ MODELS_DIR = ROOT / "bench" / "models"
 OUT = ROOT / "bench" / "out"
 KVLM = ROOT / "build" / "kvlm"
 DEFAULT_MODELS = ("tinyllama:f16,tinyllama:q8_0,tinyllama:q4_0,tinyllama:q4_k,"
-                  "qwen2.5-0.5b:f16,qwen2.5-0.5b:q8_0,gpt2-124m:f32,gpt2-124m:f16")
+                  "qwen2.5-0.5b:f16,qwen2.5-0.5b:q8_0,qwen2.5-0.5b:q4_k,gpt2-124m:f32,gpt2-124m:f16")
 # bytes per block, elements per block (GGUF layouts)
 TYPE_SIZE = {"f32": (4, 1), "f16": (2, 1), "bf16": (2, 1), "q8_0": (34, 32), "q4_0": (18, 32),
              "q5_0": (22, 32), "q4_K": (144, 256), "q5_K": (176, 256), "q6_K": (210, 256)}

@@ -162,7 +162,7 @@ const kvlm_kernel_ops *kvlm_kernels(void);
 const kvlm_kernel_ops *kvlm_kernels_get(kvlm_isa isa);
 
 /* ---------------------------------------------------------------------------
- * The x8 weight layout (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K): 8 weight rows interleaved so
+ * The x8 weight layout (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K): 8 weight rows interleaved so
  * that one 32-byte load holds 4 consecutive quants of each of the 8 rows. Kernels then
  * keep one row per 32-bit lane and never reduce across lanes: a block's int8
  * products for 8 rows are summed by vertical adds, scaled by the 8 rows'
@@ -173,7 +173,8 @@ const kvlm_kernel_ops *kvlm_kernels_get(kvlm_isa isa);
  *   bytes [0, 16): the 8 rows' f16 scales d, row 0 first;
  *   Q8_0: byte 16 + 32k + 4r + j = q of row r, element 4k + j (k < 8, j < 4);
  *   Q4_0: byte 16 + 32h + 4r + j = byte qs[4h + j] of row r (h < 4, j < 4),
- *         whose low nibble is element 4h + j and high nibble 4h + j + 16.
+ *         whose low nibble is element 4h + j and high nibble 4h + j + 16;
+ *   Q5_0: bytes 16 + 4r + [0, 4) = qh of row r, then its qs as Q4_0's at 48.
  * In general (x8.c): a row block's f16 header fields (d; Q4_K: d, dmin; Q6_K:
  * its d, which sits at the block's end; Q5_K as Q4_K) go to arrays of 8 at 16f, and the
  * rest of the block, 4-byte word w, to 16H + 32w + 4r (H header fields):

@@ -13,7 +13,7 @@
  * against the whole tile (8 weight rows at a time through vec_dot8, 4 x 2
  * through vec_dot4x2).
  *
- * x8 path (Q8_0/Q4_0/Q4_K/Q5_K/Q6_K weights in the x8 layout - repacked at load - or
+ * x8 path (quantized weights in the x8 layout - repacked at load - or
  * in the row layout with m >= PANEL_MIN_ROWS): threads claim chunks of whole
  * 8-row groups (at most X8_CHUNK_BYTES of weights, so a chunk stays in L2
  * while all m X rows pass); row-layout weights are packed into the thread's
@@ -56,7 +56,7 @@ static size_t act_stride(const kvlm_weight *w)
 /* whether the x8 kernel of w's type wants the Q8_0 block sums of x */
 static bool wants_xsum(const kvlm_weight *w)
 {
-    return w->type == KVLM_DTYPE_Q8_0 || w->type == KVLM_DTYPE_Q4_0;
+    return w->type == KVLM_DTYPE_Q8_0 || w->type == KVLM_DTYPE_Q4_0 || w->type == KVLM_DTYPE_Q5_0;
 }
 
 /* bytes of the x8 block sums of m activation rows (after the rows) */

@@ -1,7 +1,7 @@
 /*
- * x8.c - the interleaved "x8" weight layout of Q8_0 and Q4_0 (defined in
- * kernels.h): packing, reading one row back, the activation block sums its
- * Q4_0 kernels need, and the scalar reference of x8_dot.
+ * x8.c - the interleaved "x8" weight layout of the quantized weight types
+ * (defined in kernels.h): packing, reading one row back, the activation block sums its
+ * Q4_0/Q5_0 kernels need, and the scalar reference of x8_dot.
  *
  * Invariants: packing moves bytes only (every scale and quant keeps its
  * value, so unpacking a row gives the file's bytes back); the reference
@@ -13,14 +13,15 @@
 
 bool kvlm_x8_type(kvlm_dtype t)
 {
-    return t == KVLM_DTYPE_Q8_0 || t == KVLM_DTYPE_Q4_0 || t == KVLM_DTYPE_Q4_K || t == KVLM_DTYPE_Q5_K ||
-           t == KVLM_DTYPE_Q6_K;
+    return t == KVLM_DTYPE_Q8_0 || t == KVLM_DTYPE_Q4_0 || t == KVLM_DTYPE_Q5_0 || t == KVLM_DTYPE_Q4_K ||
+           t == KVLM_DTYPE_Q5_K || t == KVLM_DTYPE_Q6_K;
 }
 
 static size_t block_bytes(kvlm_dtype t)
 {
     switch (t) {
     case KVLM_DTYPE_Q4_0: return KVLM_Q4_0_BYTES;
+    case KVLM_DTYPE_Q5_0: return KVLM_Q5_0_BYTES;
     case KVLM_DTYPE_Q4_K: return KVLM_Q4_K_BYTES;
     case KVLM_DTYPE_Q5_K: return KVLM_Q5_K_BYTES;
     case KVLM_DTYPE_Q6_K: return KVLM_Q6_K_BYTES;

@@ -424,8 +424,8 @@ static void simd_vec_dot4x2(kvlm_dtype wt, int64_t n, const void *w, size_t ws, 
  * converting again for every activation row; it is built once per tile and
  * then used against all m activation rows. Per-row layout (row stride
  * simd_panel_row_bytes): F16/BF16: n f32, the exact conversion of the
- * weights (F32 weights are used in place, never packed). Q8_0/Q4_0 use the
- * x8 layout instead (below), Q5_0 and the K-quants the row kernels.
+ * weights (F32 weights are used in place, never packed). The quantized
+ * types use the x8 layout instead (below).
  * Invariant: every (weight row, activation row) element goes through the
  * instruction sequence of dot_rows(1, 1, ...) = vec_dot on the same values:
  * one 8-lane FMA chain + hsum8 + scalar tail (f16/bf16 -> f32 is exact, so
@@ -496,7 +496,10 @@ static void simd_panel_dot(kvlm_dtype wt, int64_t n, const void *panel, size_t p
  * 2*128*127, no saturation), one vpmaddwd per 32 products. Q4_0 feeds the
  * unsigned nibbles (0..15) straight in and subtracts 8 * the block's x sum
  * at the end; its int16 pair sums are at most 2*15*127 = 3810, so the 8 of a
- * block add in int16 (<= 30480) before one vpmaddwd. Tiles of C <= 4
+ * block add in int16 (<= 30480) before one vpmaddwd. Q5_0 is Q4_0 with
+ * each nibble's fifth bit ORed in from the 8 rows' qh words (q5_bits) and
+ * 16 * the x sum subtracted; its pair sums reach 2*31*127 = 7874, so they
+ * are widened every 2 of the 4 nibble vectors. Tiles of C <= 4
  * activation rows share every weight load. */
 
 ALWAYS_INLINE __m256i bcast4(const uint8_t *p) /* 4 bytes at p in every lane */
@@ -506,11 +509,32 @@ ALWAYS_INLINE __m256i bcast4(const uint8_t *p) /* 4 bytes at p in every lane */
     return _mm256_set1_epi32(v);
 }
 
-/* G groups (gs bytes apart) x C activation rows, G <= 2, C <= 4: y[c*ldy + 8*gi + r] */
-ALWAYS_INLINE void x8_tile(const int G, const int C, bool q4, int64_t nb, const uint8_t *g, size_t gs,
+/* Q5_0's fifth bits for the x8 nibble vector h (lo: elements 4h + j, hi:
+ * 16 + 4h + j of each lane's row): byte j of lane r = 0x10 if that bit of
+ * row r's qh word (lane r of qh) is set. The bit is in byte (hi ? 2 : 0) +
+ * h/2 of the word, at position 4(h%2) + j. */
+ALWAYS_INLINE __m256i q5_bits(__m256i qh, const int h, const bool hi)
+{
+    const char s = (char)((hi ? 2 : 0) + h / 2);
+    const __m256i idx = _mm256_setr_epi8(s, s, s, s, (char)(4 + s), (char)(4 + s), (char)(4 + s), (char)(4 + s),
+                                         (char)(8 + s), (char)(8 + s), (char)(8 + s), (char)(8 + s),
+                                         (char)(12 + s), (char)(12 + s), (char)(12 + s), (char)(12 + s),
+                                         s, s, s, s, (char)(4 + s), (char)(4 + s), (char)(4 + s), (char)(4 + s),
+                                         (char)(8 + s), (char)(8 + s), (char)(8 + s), (char)(8 + s),
+                                         (char)(12 + s), (char)(12 + s), (char)(12 + s), (char)(12 + s));
+    const __m256i bit = _mm256_set1_epi32((int)(0x08040201u << (4 * (h % 2))));
+    __m256i v = _mm256_and_si256(_mm256_shuffle_epi8(qh, idx), bit);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(v, bit), _mm256_set1_epi8(0x10));
+}
+
+/* G groups (gs bytes apart) x C activation rows, G <= 2, C <= 4: y[c*ldy + 8*gi + r].
+ * kind: QK_Q8_0, QK_Q4_0 or QK_Q5_0 (a constant at every call). */
+ALWAYS_INLINE void x8_tile(const int G, const int C, const int kind, int64_t nb, const uint8_t *g, size_t gs,
                            const uint8_t *x, size_t xs, const int32_t *xsum, float *y, int64_t ldy)
 {
-    const size_t gbb = q4 ? 8 * KVLM_Q4_0_BYTES : 8 * KVLM_Q8_0_BYTES;
+    const bool q5 = kind == QK_Q5_0;
+    const size_t gbb = 8 * (kind == QK_Q4_0 ? KVLM_Q4_0_BYTES : q5 ? KVLM_Q5_0_BYTES : KVLM_Q8_0_BYTES);
+    const int qs_at = q5 ? 48 : 16; /* Q5_0: the 8 rows' qh words at 16, then qs */
     const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(0x0F);
     __m256 acc[2][4];
     UNROLL
@@ -520,19 +544,28 @@ ALWAYS_INLINE void x8_tile(const int G, const int C, bool q4, int64_t nb, const 
             acc[gi][c] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         __m256i is[2][4];
-        if (q4) {
-            __m256i s16[2][4];
+        if (kind != QK_Q8_0) {
+            __m256i s16[2][4], qh[2];
             UNROLL
-            for (int gi = 0; gi < G; gi++)
+            for (int gi = 0; gi < G; gi++) {
+                if (q5)
+                    qh[gi] = ld256(g + gi * gs + b * gbb + 16);
                 UNROLL
-                for (int c = 0; c < C; c++)
+                for (int c = 0; c < C; c++) {
                     s16[gi][c] = _mm256_setzero_si256();
+                    is[gi][c] = _mm256_setzero_si256();
+                }
+            }
             UNROLL
             for (int h = 0; h < 4; h++) {
                 UNROLL
                 for (int gi = 0; gi < G; gi++) {
-                    __m256i p = ld256(g + gi * gs + b * gbb + 16 + 32 * h);
+                    __m256i p = ld256(g + gi * gs + b * gbb + qs_at + 32 * h);
                     __m256i lo = _mm256_and_si256(p, m4), hi = _mm256_and_si256(_mm256_srli_epi16(p, 4), m4);
+                    if (q5) {
+                        lo = _mm256_or_si256(lo, q5_bits(qh[gi], h, false));
+                        hi = _mm256_or_si256(hi, q5_bits(qh[gi], h, true));
+                    }
                     UNROLL
                     for (int c = 0; c < C; c++) {
                         const uint8_t *xq = x + c * xs + b * KVLM_Q8_0_BYTES + 2;
@@ -541,13 +574,25 @@ ALWAYS_INLINE void x8_tile(const int G, const int C, bool q4, int64_t nb, const 
                         s16[gi][c] = _mm256_add_epi16(s16[gi][c], t);
                     }
                 }
+                /* Q5_0 pair sums reach 2*31*127 = 7874 per h: flush every 2 */
+                if (q5 && h % 2 == 1) {
+                    UNROLL
+                    for (int gi = 0; gi < G; gi++)
+                        UNROLL
+                        for (int c = 0; c < C; c++) {
+                            is[gi][c] = _mm256_add_epi32(is[gi][c], _mm256_madd_epi16(s16[gi][c], ones));
+                            s16[gi][c] = _mm256_setzero_si256();
+                        }
+                }
             }
             UNROLL
             for (int gi = 0; gi < G; gi++)
                 UNROLL
-                for (int c = 0; c < C; c++)
-                    is[gi][c] = _mm256_sub_epi32(_mm256_madd_epi16(s16[gi][c], ones),
-                                                 _mm256_set1_epi32(8 * xsum[c * nb + b]));
+                for (int c = 0; c < C; c++) {
+                    if (!q5)
+                        is[gi][c] = _mm256_madd_epi16(s16[gi][c], ones);
+                    is[gi][c] = _mm256_sub_epi32(is[gi][c], _mm256_set1_epi32((q5 ? 16 : 8) * xsum[c * nb + b]));
+                }
         } else {
             UNROLL
             for (int gi = 0; gi < G; gi++)
@@ -588,17 +633,18 @@ ALWAYS_INLINE void x8_tile(const int G, const int C, bool q4, int64_t nb, const 
 
 /* all groups x C activation rows; pairs of groups when C <= 2 (two weight
  * streams in flight for decode) */
-ALWAYS_INLINE void x8_cols(const int C, bool q4, int64_t n, const uint8_t *groups, int64_t ngroups,
+ALWAYS_INLINE void x8_cols(const int C, const int kind, int64_t n, const uint8_t *groups, int64_t ngroups,
                            const uint8_t *x, size_t xs, const int32_t *xsum, float *y, int64_t ldy)
 {
     const int64_t nb = n / 32;
-    const size_t gs = (size_t)nb * 8 * (q4 ? KVLM_Q4_0_BYTES : KVLM_Q8_0_BYTES);
+    const size_t gs = (size_t)nb * 8 *
+                      (kind == QK_Q4_0 ? KVLM_Q4_0_BYTES : kind == QK_Q5_0 ? KVLM_Q5_0_BYTES : KVLM_Q8_0_BYTES);
     int64_t g = 0;
     if (C <= 2)
         for (; g + 2 <= ngroups; g += 2)
-            x8_tile(2, C, q4, nb, groups + g * gs, gs, x, xs, xsum, y + 8 * g, ldy);
+            x8_tile(2, C, kind, nb, groups + g * gs, gs, x, xs, xsum, y + 8 * g, ldy);
     for (; g < ngroups; g++)
-        x8_tile(1, C, q4, nb, groups + g * gs, gs, x, xs, xsum, y + 8 * g, ldy);
+        x8_tile(1, C, kind, nb, groups + g * gs, gs, x, xs, xsum, y + 8 * g, ldy);
 }
 
 /* Q4_K in the x8 layout (header fields d at 0, dmin at 16; then 4-byte
@@ -796,7 +842,6 @@ ALWAYS_INLINE void x8k_cols(const bool five, int64_t n, const uint8_t *gp, int64
 static void simd_x8_dot(kvlm_dtype wt, int64_t n, const void *groups, int64_t ngroups, const void *x,
                         size_t xs, const int32_t *xsum, int64_t m, float *y, int64_t ldy)
 {
-    const bool q4 = wt == KVLM_DTYPE_Q4_0;
     const uint8_t *gp = groups, *xb = x;
     const int64_t nb = n / 32;
     int64_t c = 0;
@@ -822,10 +867,21 @@ static void simd_x8_dot(kvlm_dtype wt, int64_t n, const void *groups, int64_t ng
      * spills them inside the block loop (measured: Q4_0 45 GMAC/s per
      * thread with 1 x 4 or 1 x 3 tiles, 61-69 with 2 x 2; Q8_0 about 42
      * either way, bound by its two multiply-port ops per 32 products) */
-    for (; c + 2 <= m; c += 2)
-        x8_cols(2, q4, n, gp, ngroups, xb + c * xs, xs, xsum + c * nb, y + c * ldy, ldy);
-    if (c < m)
-        x8_cols(1, q4, n, gp, ngroups, xb + c * xs, xs, xsum + c * nb, y + c * ldy, ldy);
+    /* each kind a constant in its own calls, so each type gets its own loops */
+#define X8_Q32(kind)                                                                                  \
+    do {                                                                                              \
+        for (; c + 2 <= m; c += 2)                                                                    \
+            x8_cols(2, kind, n, gp, ngroups, xb + c * xs, xs, xsum + c * nb, y + c * ldy, ldy);       \
+        if (c < m)                                                                                    \
+            x8_cols(1, kind, n, gp, ngroups, xb + c * xs, xs, xsum + c * nb, y + c * ldy, ldy);       \
+    } while (0)
+    if (wt == KVLM_DTYPE_Q4_0)
+        X8_Q32(QK_Q4_0);
+    else if (wt == KVLM_DTYPE_Q5_0)
+        X8_Q32(QK_Q5_0);
+    else
+        X8_Q32(QK_Q8_0);
+#undef X8_Q32
 }
 
 /* ---- quantize_row (bit-identical to the reference) -------------------------- */
