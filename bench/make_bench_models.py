@@ -16,7 +16,7 @@ keys and type choices follow llama.cpp's convert_hf_to_gguf.py / llama-quantize
   * 1-D tensors, biases and position_embd stay F32; other 2-D weights get the
     requested type (token_embd and output too);
   * like llama-quantize, a K-quant tensor whose row length is not a multiple
-    of 256 falls back (Q4_K -> Q5_0); this affects qwen2.5-0.5b (hidden 896),
+    of 256 falls back (Q4_K -> Q5_0, Q6_K -> Q8_0; Q5_K is refused); this affects qwen2.5-0.5b (hidden 896),
     whose real Q4_K_M files contain Q5_0 tensors for the same reason;
   * GPT-2 writes output.weight as a copy of token_embd.weight (tied), Qwen2.5
     writes no output.weight (tied, llama.cpp uses token_embd).
@@ -48,9 +48,12 @@ SHAPES = {
     "gpt2-124m": dict(arch="gpt2", n_layer=12, n_embd=768, n_head=12, n_head_kv=12, n_ff=3072,
                       vocab=50257, ctx=1024, eps=1e-5, tied=True),
 }
-TYPES = {"f32": QT.F32, "f16": QT.F16, "q8_0": QT.Q8_0, "q4_0": QT.Q4_0, "q4_k": QT.Q4_K}
-FILE_TYPE = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7, "q4_k": 14}
-K_FALLBACK = {QT.Q4_K: QT.Q5_0}     # llama-quantize's fallback when n_in % 256 != 0
+TYPES = {"f32": QT.F32, "f16": QT.F16, "q8_0": QT.Q8_0, "q4_0": QT.Q4_0, "q4_k": QT.Q4_K,
+         "q5_k": QT.Q5_K, "q6_k": QT.Q6_K}
+FILE_TYPE = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7, "q4_k": 14, "q5_k": 16, "q6_k": 18}
+# llama-quantize's fallbacks when n_in % 256 != 0 (its Q5_K -> Q5_1 is not
+# a type kvlm reads, so q5_k is refused for such shapes)
+K_FALLBACK = {QT.Q4_K: QT.Q5_0, QT.Q6_K: QT.Q8_0}
 
 
 def plan(s: dict) -> list[tuple[str, tuple[int, ...]]]:
@@ -96,7 +99,10 @@ def plan(s: dict) -> list[tuple[str, tuple[int, ...]]]:
 def tensor_type(name: str, shape: tuple[int, ...], qt: QT) -> QT:
     if len(shape) == 1 or not name.endswith(".weight") or name == "position_embd.weight":
         return QT.F32
-    if qt in K_FALLBACK and shape[-1] % 256 != 0:
+    if qt in (QT.Q4_K, QT.Q5_K, QT.Q6_K) and shape[-1] % 256 != 0:
+        if qt not in K_FALLBACK:
+            raise SystemExit(f"{name}: rows of {shape[-1]} are not a multiple of 256 and {qt.name} "
+                             "has no fallback type kvlm reads")
         return K_FALLBACK[qt]
     return qt
 
@@ -211,6 +217,9 @@ def main() -> None:
     a = ap.parse_args()
     for shape in (SHAPES if a.shape == "all" else [a.shape]):
         for typ in (TYPES if a.type == "all" else [a.type]):
+            if typ == "q5_k" and SHAPES[shape]["n_embd"] % 256 and "all" in (a.shape, a.type):
+                print(f"{shape}-{typ}: skipped (rows of {SHAPES[shape]['n_embd']}, see K_FALLBACK)")
+                continue
             t0 = time.time()
             p = make(shape, typ, a.out, a.seed)
             print(f"{p}: {p.stat().st_size / 1e6:.1f} MB in {time.time() - t0:.1f} s")
