@@ -53,7 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = ROOT / "bench" / "models"
 OUT = ROOT / "bench" / "out"
 KVLM = ROOT / "build" / "kvlm"
-DEFAULT_MODELS = ("tinyllama:f16,tinyllama:q8_0,tinyllama:q4_0,tinyllama:q4_k,"
+DEFAULT_MODELS = ("tinyllama:f16,tinyllama:q8_0,tinyllama:q4_0,tinyllama:q4_k,tinyllama:q5_k,tinyllama:q6_k,"
                   "qwen2.5-0.5b:f16,qwen2.5-0.5b:q8_0,qwen2.5-0.5b:q4_k,gpt2-124m:f32,gpt2-124m:f16")
 # bytes per block, elements per block (GGUF layouts)
 TYPE_SIZE = {"f32": (4, 1), "f16": (2, 1), "bf16": (2, 1), "q8_0": (34, 32), "q4_0": (18, 32),
