@@ -669,6 +669,15 @@ ALWAYS_INLINE void x8_cols(const int C, const int kind, int64_t n, const uint8_t
  * (k_scales_mins on a lane each); vpshufb spreads sub-block j's scale into
  * both int16 halves of its lane, so vpmaddwd applies the scale while it
  * widens (the 16 products of a half are <= 16*15*127 = 30480). */
+/* Q5_K: bit j of every byte of qh moved to bit 4 (0x10 or 0), j a
+ * constant: one shift within 16-bit lanes and a mask (the bits a shift
+ * carries across the byte boundary land outside bit 4) */
+ALWAYS_INLINE __m256i k5_bit(__m256i qh, const int j)
+{
+    __m256i v = j < 4 ? _mm256_slli_epi16(qh, 4 - j) : j > 4 ? _mm256_srli_epi16(qh, j - 4) : qh;
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+}
+
 ALWAYS_INLINE void x8k_tile(const int C, bool five, int64_t nb, const uint8_t *g, const uint8_t *x, size_t xs,
                             float *y, int64_t ldy)
 {
@@ -677,7 +686,6 @@ ALWAYS_INLINE void x8k_tile(const int C, bool five, int64_t nb, const uint8_t *g
      * vpmaddubsw results (<= 4*2*31*127 = 31496) add in int16 */
     const size_t gbb = 8 * (five ? KVLM_Q5_K_BYTES : KVLM_Q4_K_BYTES);
     const int qoff = five ? 384 : 128, flush = five ? 4 : 8;
-    const __m256i one = _mm256_set1_epi8(1);
     const __m256i m4 = _mm256_set1_epi8(0x0F), m6 = _mm256_set1_epi8(0x3F), m2 = _mm256_set1_epi8(0x03);
     const __m256i ones = _mm256_set1_epi16(1);
     /* byte 4r' + j of each 128-bit half into int16 halves: 0x80 bytes give 0 */
@@ -712,8 +720,8 @@ ALWAYS_INLINE void x8k_tile(const int C, bool five, int64_t nb, const uint8_t *g
                 __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
                 if (five) {
                     __m256i qh = ld256(gb + 128 + 32 * kk);
-                    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, j0), one), 4));
-                    hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, j1), one), 4));
+                    lo = _mm256_or_si256(lo, k5_bit(qh, j0));
+                    hi = _mm256_or_si256(hi, k5_bit(qh, j1));
                 }
                 UNROLL
                 for (int c = 0; c < C; c++) {
