@@ -7,6 +7,7 @@
 #include "core/cpu.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
 static kvlm_cpu_features g_features;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -62,4 +63,10 @@ const kvlm_cpu_features *kvlm_cpu_get(void)
 {
     pthread_once(&g_once, detect);
     return &g_features;
+}
+
+int kvlm_cpu_count(void)
+{
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    return c < 1 ? 1 : c > 1024 ? 1024 : (int)c;
 }

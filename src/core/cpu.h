@@ -1,5 +1,6 @@
 /*
- * cpu.h - x86 CPU feature detection for kernel dispatch.
+ * cpu.h - x86 CPU feature detection for kernel dispatch, and the number of
+ * online CPUs (the default thread count).
  *
  * A feature is reported only if the CPU has it AND the OS saves the register
  * state it needs (XGETBV: YMM for AVX/AVX2, opmask+ZMM for AVX-512), so a
@@ -19,5 +20,8 @@ typedef struct kvlm_cpu_features {
 
 /* Features of this CPU (detected on first call; thread-safe). */
 const kvlm_cpu_features *kvlm_cpu_get(void);
+
+/* CPUs online now (sysconf), at least 1. */
+int kvlm_cpu_count(void);
 
 #endif /* KVLM_CPU_H */

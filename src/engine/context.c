@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "core/cpu.h"
 #include "core/status.h"
 #include "engine/context.h"
 #include "model/forward.h"
@@ -50,8 +50,8 @@ kvlm_status kvlm_context_create(kvlm_model *model, const kvlm_context_params *pa
     if (p.n_threads < 0 || p.n_threads > 1024)
         return kvlm_fail(KVLM_ERR_INVALID_ARG, "n_threads %d is out of range [0, 1024]", p.n_threads);
     if (p.n_threads == 0) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        p.n_threads = c > 0 ? (int)(c > 256 ? 256 : c) : 1;
+        int c = kvlm_cpu_count();
+        p.n_threads = c > 256 ? 256 : c;
     }
     if (p.n_ctx < 0) return kvlm_fail(KVLM_ERR_INVALID_ARG, "n_ctx %d is negative", p.n_ctx);
     if (p.n_ctx == 0) p.n_ctx = in->n_ctx_train < 4096 ? in->n_ctx_train : 4096;

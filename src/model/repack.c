@@ -19,13 +19,14 @@
  * still grows strictly to the sum of all tensors' bytes and a false return
  * cancels the load.
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "core/cpu.h"
 #include "core/status.h"
+#include "core/threadpool.h"
 #include "model/model.h"
 
 #define PROGRESS_BYTES ((size_t)16 << 20) /* bytes packed between progress calls */
@@ -74,6 +75,12 @@ static size_t weight_bytes(const kvlm_weight *w)
     return w->row_bytes * (size_t)w->n_out;
 }
 
+/* bytes of w's slot in the repack mapping (64-byte aligned slots) */
+static size_t slot_bytes(const kvlm_weight *w)
+{
+    return (weight_bytes(w) + 63) / 64 * 64;
+}
+
 /* One anonymous mapping of `total` bytes for every repacked weight, kept
  * in m->repack_map for kvlm_model_free. NULL if out of memory. (Advising
  * it for transparent huge pages was measured and left out: with the
@@ -90,51 +97,27 @@ static uint8_t *reserve(kvlm_model *m, size_t total)
     return p;
 }
 
-typedef struct pack_part {
+/* Groups [g0, g0 + ng) of w packed from src to dst, split among the pool's
+ * threads by kvlm_split: the first write to each fresh page - the kernel
+ * zeroing it, most of a repack's cost - and the packing both scale with
+ * cores. The bytes do not depend on the split (they are only moved). */
+typedef struct pack_task {
     const kvlm_weight *w;
     const uint8_t *src;
     uint8_t *dst;
-    int64_t g0, ng;  /* 8-row groups [g0, g0 + ng) */
-} pack_part;
+    int64_t g0, ng;
+} pack_task;
 
-static void *pack_run(void *arg)
+static void pack_fn(void *arg, int ith, int nth)
 {
-    const pack_part *p = arg;
-    size_t off = (size_t)p->g0 * 8 * p->w->row_bytes;
-    kvlm_x8_pack(p->w->type, p->w->n_in, p->src + off, p->w->row_bytes, p->ng, p->dst + off);
-    return NULL;
+    const pack_task *p = arg;
+    long lo, hi;
+    kvlm_split((long)p->ng, ith, nth, &lo, &hi);
+    size_t off = (size_t)(p->g0 + lo) * 8 * p->w->row_bytes;
+    kvlm_x8_pack(p->w->type, p->w->n_in, p->src + off, p->w->row_bytes, hi - lo, p->dst + off);
 }
 
-/* Packs groups [g0, g0 + ng) of w from src to dst, split among up to
- * n_threads threads (this one included): the first write to each fresh
- * page - the kernel zeroing it, most of a repack's cost - and the packing
- * both scale with cores. A thread that cannot be started has its part done
- * here; the result does not depend on the split (bytes are moved only). */
-static void pack_groups(const kvlm_weight *w, const uint8_t *src, uint8_t *dst, int64_t g0, int64_t ng,
-                        int n_threads)
-{
-    pthread_t th[MAX_PACK_THREADS];
-    pack_part parts[MAX_PACK_THREADS];
-    bool started[MAX_PACK_THREADS] = {false};
-    int nt = n_threads < 1 ? 1 : n_threads > MAX_PACK_THREADS ? MAX_PACK_THREADS : n_threads;
-    if ((int64_t)nt > ng)
-        nt = (int)ng;
-    for (int t = 0; t < nt; t++) {
-        int64_t lo = g0 + ng * t / nt, hi = g0 + ng * (t + 1) / nt;
-        parts[t] = (pack_part){w, src, dst, lo, hi - lo};
-    }
-    for (int t = 1; t < nt; t++)
-        started[t] = pthread_create(&th[t], NULL, pack_run, &parts[t]) == 0;
-    pack_run(&parts[0]);
-    for (int t = 1; t < nt; t++) {
-        if (started[t])
-            pthread_join(th[t], NULL);
-        else
-            pack_run(&parts[t]);
-    }
-}
-
-static kvlm_status repack_one(kvlm_model *m, kvlm_weight *w, uint8_t *buf, int n_threads, load_progress *lp)
+static kvlm_status repack_one(kvlm_model *m, kvlm_weight *w, uint8_t *buf, kvlm_threadpool *tp, load_progress *lp)
 {
     size_t bytes = weight_bytes(w);
     const uint8_t *src = w->data;
@@ -145,7 +128,8 @@ static kvlm_status repack_one(kvlm_model *m, kvlm_weight *w, uint8_t *buf, int n
         step = 1;
     for (int64_t g = 0; g < groups; g += step) {
         int64_t ng = groups - g < step ? groups - g : step;
-        pack_groups(w, src, buf, g, ng, n_threads);
+        pack_task t = {w, src, buf, g, ng};
+        kvlm_threadpool_run(tp, pack_fn, &t);
         if (!advance(m, lp, (size_t)ng * 8 * w->row_bytes))
             return KVLM_ERR_INVALID_ARG;
     }
@@ -187,25 +171,27 @@ kvlm_status kvlm_model_repack(kvlm_model *m, kvlm_progress_fn progress, void *us
     if (on && repackable(&m->output))
         todo[n++] = &m->output;
     for (int i = 0; i < n; i++)
-        total += (weight_bytes(todo[i]) + 63) / 64 * 64;
+        total += slot_bytes(todo[i]);
     kvlm_status s = KVLM_OK;
     uint8_t *base = n ? reserve(m, total) : NULL;
     if (n && !base)
         s = kvlm_fail(KVLM_ERR_NOMEM, "%s: out of memory repacking %zu bytes of weights", m->path, total);
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    int n_threads = ncpu < 1 ? 1 : ncpu > MAX_PACK_THREADS ? MAX_PACK_THREADS : (int)ncpu;
+    /* NULL (no threads to be had): everything runs on this thread */
+    int nt = kvlm_cpu_count();
+    kvlm_threadpool *tp = n && nt > 1 ? kvlm_threadpool_create(nt > MAX_PACK_THREADS ? MAX_PACK_THREADS : nt) : NULL;
     size_t off = 0;
     for (int i = 0; i < n && s == KVLM_OK; i++) {
         kvlm_weight *w = todo[i];
         bool tied = w == &m->output && m->tok_embd.data == m->output.data;
         packed[i] = w->data;
-        s = repack_one(m, w, base + off, n_threads, &lp);
-        off += (weight_bytes(w) + 63) / 64 * 64;
+        s = repack_one(m, w, base + off, tp, &lp);
+        off += slot_bytes(w);
         if (s == KVLM_OK && tied) {
             m->tok_embd.data = m->output.data;
             m->tok_embd.x8 = true;
         }
     }
+    kvlm_threadpool_free(tp);
     if (s == KVLM_OK && progress)
         s = kvlm_model_page_in(m, progress, user, lp.done, packed, n);
     free(todo);
