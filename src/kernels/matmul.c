@@ -86,7 +86,7 @@ typedef struct mm_ctx {
     float *y;                 /* [m][ldy] */
     int64_t ldy;
     bool split_rows;
-    bool x8;                  /* x8 path: Q8_0/Q4_0 in groups of 8 rows */
+    bool x8;                  /* x8 path: quantized weights in groups of 8 rows */
     size_t x8_stride;         /* x8 path, row-layout weights: packing buffer bytes */
     bool panel;               /* batched path (see the header comment) */
     size_t panel_stride, ps;  /* packing buffer bytes (0: F32 in place); ps: bytes per packed row */

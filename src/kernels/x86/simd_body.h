@@ -148,8 +148,13 @@ ALWAYS_INLINE __m256i q5_0_unpack(const uint8_t *b)
     return _mm256_sub_epi8(v, _mm256_set1_epi8(16));
 }
 
-/* Block kinds of dotq_rows. */
+/* Block kinds of dotq_rows and the x8 tiles. */
 enum { QK_Q8_0 = 0, QK_Q4_0 = 1, QK_Q5_0 = 2 };
+
+ALWAYS_INLINE size_t q32_bytes(int kind) /* bytes of one block of that kind */
+{
+    return kind == QK_Q4_0 ? KVLM_Q4_0_BYTES : kind == QK_Q5_0 ? KVLM_Q5_0_BYTES : KVLM_Q8_0_BYTES;
+}
 
 ALWAYS_INLINE __m256i q32_unpack(int kind, const uint8_t *wb)
 {
@@ -162,7 +167,7 @@ ALWAYS_INLINE __m256i q32_unpack(int kind, const uint8_t *wb)
 ALWAYS_INLINE void dotq_rows(const int R, const int C, int kind, int64_t nb, const uint8_t *w,
                              size_t ws, const uint8_t *x, size_t xs, float *out)
 {
-    const size_t wbytes = kind == QK_Q4_0 ? KVLM_Q4_0_BYTES : kind == QK_Q5_0 ? KVLM_Q5_0_BYTES : KVLM_Q8_0_BYTES;
+    const size_t wbytes = q32_bytes(kind);
     float sum[4][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
     for (int64_t i = 0; i < nb; i++) {
         __m256i xq[2], x8[2];
@@ -546,7 +551,7 @@ ALWAYS_INLINE void x8_tile(const int G, const int C, const int kind, int64_t nb,
                            const uint8_t *x, size_t xs, const int32_t *xsum, float *y, int64_t ldy)
 {
     const bool q5 = kind == QK_Q5_0;
-    const size_t gbb = 8 * (kind == QK_Q4_0 ? KVLM_Q4_0_BYTES : q5 ? KVLM_Q5_0_BYTES : KVLM_Q8_0_BYTES);
+    const size_t gbb = 8 * q32_bytes(kind);
     const int qs_at = q5 ? 48 : 16; /* Q5_0: the 8 rows' qh words at 16, then qs */
     const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(0x0F);
     __m256 acc[2][4];
@@ -650,14 +655,30 @@ ALWAYS_INLINE void x8_cols(const int C, const int kind, int64_t n, const uint8_t
                            const uint8_t *x, size_t xs, const int32_t *xsum, float *y, int64_t ldy)
 {
     const int64_t nb = n / 32;
-    const size_t gs = (size_t)nb * 8 *
-                      (kind == QK_Q4_0 ? KVLM_Q4_0_BYTES : kind == QK_Q5_0 ? KVLM_Q5_0_BYTES : KVLM_Q8_0_BYTES);
+    const size_t gs = (size_t)nb * 8 * q32_bytes(kind);
     int64_t g = 0;
     if (C <= 2)
         for (; g + 2 <= ngroups; g += 2)
             x8_tile(2, C, kind, nb, groups + g * gs, gs, x, xs, xsum, y + 8 * g, ldy);
     for (; g < ngroups; g++)
         x8_tile(1, C, kind, nb, groups + g * gs, gs, x, xs, xsum, y + 8 * g, ldy);
+}
+
+/* every activation row of a Q8_0/Q4_0/Q5_0 x8_dot (kind a constant at each
+ * call, so each type gets its own loops): 2 groups x 2 activation rows per
+ * tile - with more accumulators GCC spills them inside the block loop
+ * (measured: Q4_0 45 GMAC/s per thread with 1 x 4 or 1 x 3 tiles, 61-69
+ * with 2 x 2; Q8_0 about 42 either way, bound by its two multiply-port ops
+ * per 32 products) */
+ALWAYS_INLINE void x8_rows(const int kind, int64_t n, const uint8_t *gp, int64_t ngroups, const uint8_t *xb,
+                           size_t xs, const int32_t *xsum, int64_t m, float *y, int64_t ldy)
+{
+    const int64_t nb = n / 32;
+    int64_t c = 0;
+    for (; c + 2 <= m; c += 2)
+        x8_cols(2, kind, n, gp, ngroups, xb + c * xs, xs, xsum + c * nb, y + c * ldy, ldy);
+    if (c < m)
+        x8_cols(1, kind, n, gp, ngroups, xb + c * xs, xs, xsum + c * nb, y + c * ldy, ldy);
 }
 
 /* Q4_K in the x8 layout (header fields d at 0, dmin at 16; then 4-byte
@@ -864,52 +885,36 @@ ALWAYS_INLINE void x8k_cols(const bool five, int64_t n, const uint8_t *gp, int64
             x8k_tile(1, five, n / 256, gp + g * gs, xb + c * xs, xs, y + c * ldy + 8 * g, ldy);
 }
 
+/* every activation row of a Q6_K x8_dot: tiles of 4 rows (prefill), then 2, then 1 */
+ALWAYS_INLINE void x8k6_rows(int64_t n, const uint8_t *gp, int64_t ngroups, const uint8_t *xb, size_t xs,
+                             int64_t m, float *y, int64_t ldy)
+{
+    const size_t gs = (size_t)(n / 256) * 8 * KVLM_Q6_K_BYTES;
+    int64_t c = 0;
+    for (; c + 4 <= m; c += 4)
+        for (int64_t g = 0; g < ngroups; g++)
+            x8k6_tile(4, n / 256, gp + g * gs, xb + c * xs, xs, y + c * ldy + 8 * g, ldy);
+    for (; c + 2 <= m; c += 2)
+        for (int64_t g = 0; g < ngroups; g++)
+            x8k6_tile(2, n / 256, gp + g * gs, xb + c * xs, xs, y + c * ldy + 8 * g, ldy);
+    if (c < m)
+        for (int64_t g = 0; g < ngroups; g++)
+            x8k6_tile(1, n / 256, gp + g * gs, xb + c * xs, xs, y + c * ldy + 8 * g, ldy);
+}
+
 static void simd_x8_dot(kvlm_dtype wt, int64_t n, const void *groups, int64_t ngroups, const void *x,
                         size_t xs, const int32_t *xsum, int64_t m, float *y, int64_t ldy)
 {
     const uint8_t *gp = groups, *xb = x;
-    const int64_t nb = n / 32;
-    int64_t c = 0;
-    if (wt == KVLM_DTYPE_Q4_K || wt == KVLM_DTYPE_Q5_K) {
-        /* `five` a constant in each call, so each type gets its own loop */
-        if (wt == KVLM_DTYPE_Q5_K)
-            x8k_cols(true, n, gp, ngroups, xb, xs, m, y, ldy);
-        else
-            x8k_cols(false, n, gp, ngroups, xb, xs, m, y, ldy);
-        return;
+    /* each call passes its type's constants, so each type gets its own loops */
+    switch (wt) {
+    case KVLM_DTYPE_Q4_K: x8k_cols(false, n, gp, ngroups, xb, xs, m, y, ldy); return;
+    case KVLM_DTYPE_Q5_K: x8k_cols(true, n, gp, ngroups, xb, xs, m, y, ldy); return;
+    case KVLM_DTYPE_Q6_K: x8k6_rows(n, gp, ngroups, xb, xs, m, y, ldy); return;
+    case KVLM_DTYPE_Q4_0: x8_rows(QK_Q4_0, n, gp, ngroups, xb, xs, xsum, m, y, ldy); return;
+    case KVLM_DTYPE_Q5_0: x8_rows(QK_Q5_0, n, gp, ngroups, xb, xs, xsum, m, y, ldy); return;
+    default: x8_rows(QK_Q8_0, n, gp, ngroups, xb, xs, xsum, m, y, ldy); return;
     }
-    if (wt == KVLM_DTYPE_Q6_K) {
-        const size_t gs = (size_t)(n / 256) * 8 * KVLM_Q6_K_BYTES;
-        for (; c + 4 <= m; c += 4)
-            for (int64_t g = 0; g < ngroups; g++)
-                x8k6_tile(4, n / 256, gp + g * gs, xb + c * xs, xs, y + c * ldy + 8 * g, ldy);
-        for (; c + 2 <= m; c += 2)
-            for (int64_t g = 0; g < ngroups; g++)
-                x8k6_tile(2, n / 256, gp + g * gs, xb + c * xs, xs, y + c * ldy + 8 * g, ldy);
-        if (c < m)
-            for (int64_t g = 0; g < ngroups; g++)
-                x8k6_tile(1, n / 256, gp + g * gs, xb + c * xs, xs, y + c * ldy + 8 * g, ldy);
-        return;
-    }
-    /* 2 groups x 2 activation rows per tile: with more accumulators GCC
-     * spills them inside the block loop (measured: Q4_0 45 GMAC/s per
-     * thread with 1 x 4 or 1 x 3 tiles, 61-69 with 2 x 2; Q8_0 about 42
-     * either way, bound by its two multiply-port ops per 32 products) */
-    /* each kind a constant in its own calls, so each type gets its own loops */
-#define X8_Q32(kind)                                                                                  \
-    do {                                                                                              \
-        for (; c + 2 <= m; c += 2)                                                                    \
-            x8_cols(2, kind, n, gp, ngroups, xb + c * xs, xs, xsum + c * nb, y + c * ldy, ldy);       \
-        if (c < m)                                                                                    \
-            x8_cols(1, kind, n, gp, ngroups, xb + c * xs, xs, xsum + c * nb, y + c * ldy, ldy);       \
-    } while (0)
-    if (wt == KVLM_DTYPE_Q4_0)
-        X8_Q32(QK_Q4_0);
-    else if (wt == KVLM_DTYPE_Q5_0)
-        X8_Q32(QK_Q5_0);
-    else
-        X8_Q32(QK_Q8_0);
-#undef X8_Q32
 }
 
 /* ---- quantize_row (bit-identical to the reference) -------------------------- */
@@ -1032,7 +1037,7 @@ static void simd_dequantize_row(kvlm_dtype t, const void *src, float *y, int64_t
     case KVLM_DTYPE_Q4_0:
     case KVLM_DTYPE_Q5_0: {
         int kind = t == KVLM_DTYPE_Q4_0 ? QK_Q4_0 : t == KVLM_DTYPE_Q5_0 ? QK_Q5_0 : QK_Q8_0;
-        size_t bb = kind == QK_Q4_0 ? KVLM_Q4_0_BYTES : kind == QK_Q5_0 ? KVLM_Q5_0_BYTES : KVLM_Q8_0_BYTES;
+        size_t bb = q32_bytes(kind);
         for (; i < n / 32; i++, b += bb, y += 32) {
             __m256 d = _mm256_set1_ps(f16s(b));
             __m256i q = q32_unpack(kind, b);
