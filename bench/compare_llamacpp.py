@@ -311,14 +311,14 @@ def main() -> None:
                 v = row[f"{e}_{t}"]
                 row[f"{e}_{t}_pct_peak"] = (100 * v * prefill_flops(costs, ctx) / (peak * 1e9)
                                             if v and peak else None)
+        # bytes read per decoded token: the weights plus the KV cache at the
+        # mean context (tg128: 512 + 64, tg2048: 2048 + 16); llama.cpp's
+        # default KV is f16, kvlm's f32
         for e in "kl":
-            v = row[f"{e}_tg128"]
-            # llama.cpp's default KV is f16, kvlm's f32; mean context 512 + 64
-            b = costs["bytes"] + costs["kv_f32" if e == "k" else "kv_f16"] * 576
-            row[f"{e}_tg128_pct_bw"] = 100 * v * b / (args.membw * 1e9) if v and args.membw else None
-            v = row[f"{e}_tg2048"]  # mean context 2048 + 16
-            b = costs["bytes"] + costs["kv_f32" if e == "k" else "kv_f16"] * 2064
-            row[f"{e}_tg2048_pct_bw"] = 100 * v * b / (args.membw * 1e9) if v and args.membw else None
+            for t, mean_ctx in (("tg128", 576), ("tg2048", 2064)):
+                v = row[f"{e}_{t}"]
+                b = costs["bytes"] + costs["kv_f32" if e == "k" else "kv_f16"] * mean_ctx
+                row[f"{e}_{t}_pct_bw"] = 100 * v * b / (args.membw * 1e9) if v and args.membw else None
         rows.append(row)
         with open(OUT / "compare.csv", "w", newline="") as f:  # rewritten after every model
             keys = sorted({k for r in rows for k in r}, key=lambda k: (k not in ("model", "type"), k))

@@ -111,7 +111,7 @@ kvlm_status kvlm_model_load_llama2c(struct kvlm_model *m, const char *path);
  * KVLM_ERR_INVALID_ARG. Loader-independent: it walks m->tensors only. */
 kvlm_status kvlm_model_page_in(struct kvlm_model *m, kvlm_progress_fn progress, void *user,
                                uint64_t done0, const void *const *skip, int n_skip);
-/* Puts the Q8_0/Q4_0/Q4_K/Q5_K/Q6_K matrix weights into the x8 layout (repack.c).
+/* Puts the matrix weights of every kvlm_x8_type into the x8 layout (repack.c).
  * With a progress callback it also pages in every other tensor, and
  * reports both as one count of the tensors' bytes (kvlm_model_params). */
 kvlm_status kvlm_model_repack(struct kvlm_model *m, kvlm_progress_fn progress, void *user);
