@@ -19,7 +19,9 @@
  * The block-quantized dot products (every quantized weight type) use the
  * reference's per-row order on every ISA - per block an exact integer sum,
  * then float scaling and a running float sum in block order - so they give
- * the reference's bits; the float types use 8-lane FMA chains on SIMD ISAs.
+ * the reference's bits; the float types' vec_dot uses 8-lane FMA chains on
+ * SIMD ISAs, but kvlm_matmul over F16/BF16 weights computes the
+ * reference's single fmaf chain per element on every ISA (x8_dot).
  */
 #ifndef KVLM_KERNELS_H
 #define KVLM_KERNELS_H
@@ -101,23 +103,19 @@ typedef struct kvlm_kernel_ops {
     void (*vec_dot4x2)(kvlm_dtype wt, int64_t n, const void *w, size_t w_stride,
                        const void *x, size_t x_stride, float out[8]);
 
-    /* Packed weight panels for batched matmul (all three NULL, or all set).
-     * panel_row_bytes(wt, n): bytes per packed row (a multiple of 64), 0 if
-     * wt has no panel form (F32 weights are used in place: 0 too, but
-     * panel_dot accepts them with ps = the weights' row stride).
-     * panel_pack: packs `rows` weight rows (ws bytes apart) into panel.
-     * panel_dot: y[c*ldy + r] = vec_dot(wt, n, weight row r, x row c) for
-     * r < rows, c < m, bit for bit, reading the weight rows from the panel
-     * (ps bytes apart) and x rows (act_type, xs bytes apart). */
-    size_t (*panel_row_bytes)(kvlm_dtype wt, int64_t n);
-    void (*panel_pack)(kvlm_dtype wt, int64_t n, const void *w, size_t ws, int rows, void *panel);
+    /* F32 weight tiles for batched matmul (may be NULL): y[c*ldy + r] =
+     * vec_dot(F32, n, weight row r, x row c) for r < rows, c < m, bit for
+     * bit, reading the weight rows in place (ps bytes apart) and the x rows
+     * (F32, xs bytes apart). */
     void (*panel_dot)(kvlm_dtype wt, int64_t n, const void *panel, size_t ps, int rows,
                       const void *x, size_t xs, int64_t m, float *y, int64_t ldy);
 
     /* Interleaved weights (the "x8" layout below; kvlm_x8_type types only):
      * y[c*ldy + 8g + r] = vec_dot(wt, n, weight row 8g+r, x row c) for
      * g < ngroups, r < 8, c < m, bit for bit, reading the weights as x8
-     * groups (8 * row_bytes apart) and the x rows (Q8_0, xs bytes apart).
+     * groups (8 * row_bytes apart) and the x rows (act_type, xs bytes
+     * apart); for F16/BF16 the reference's vec_dot (one fmaf chain), on
+     * every ISA.
      * xsum[c*(n/32) + b] = sum of the 32 int8 values of block b of x row c
      * (kvlm_x8_block_sums). */
     void (*x8_dot)(kvlm_dtype wt, int64_t n, const void *groups, int64_t ngroups,
@@ -162,7 +160,7 @@ const kvlm_kernel_ops *kvlm_kernels(void);
 const kvlm_kernel_ops *kvlm_kernels_get(kvlm_isa isa);
 
 /* ---------------------------------------------------------------------------
- * The x8 weight layout (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K): 8 weight rows interleaved so
+ * The x8 weight layout (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, F16, BF16): 8 weight rows interleaved so
  * that one 32-byte load holds 4 consecutive quants of each of the 8 rows. Kernels then
  * keep one row per 32-bit lane and never reduce across lanes: a block's int8
  * products for 8 rows are summed by vertical adds, scaled by the 8 rows'
@@ -179,7 +177,8 @@ const kvlm_kernel_ops *kvlm_kernels_get(kvlm_isa isa);
  * its d, which sits at the block's end; Q5_K as Q4_K) go to arrays of 8 at 16f, and the
  * rest of the block, 4-byte word w, to 16H + 32w + 4r (H header fields):
  * Q4_K: 3 words of packed scales, then 32 of quants; Q6_K: ql (32 words),
- * qh (16), scales (4).
+ * qh (16), scales (4). F16/BF16: byte 16k + 2r = element k of row r (one
+ * 16-byte load per element of 8 rows); their x8_dot takes F32 x rows.
  * A weight of n_out rows in x8 form holds n_out / 8 groups followed by the
  * n_out % 8 remaining rows in the plain row layout, so it has the same size
  * and row r >= 8 * (n_out / 8) sits where it would in the row layout. The
@@ -189,6 +188,8 @@ const kvlm_kernel_ops *kvlm_kernels_get(kvlm_isa isa);
 
 /* Whether t has an x8 form. */
 bool kvlm_x8_type(kvlm_dtype t);
+/* Whether t is a float type with an x8 form (F16, BF16). */
+bool kvlm_x8_float(kvlm_dtype t);
 /* Packs 8 * groups rows (ws bytes apart, row layout) into dst (x8 form). */
 void kvlm_x8_pack(kvlm_dtype t, int64_t n, const void *w, size_t ws, int64_t groups, void *dst);
 /* Row r (of any group) of x8 groups back in the row layout (row_bytes at dst). */

@@ -14,23 +14,25 @@
  * through vec_dot4x2).
  *
  * x8 path (quantized weights in the x8 layout - repacked at load - or
- * in the row layout with m >= PANEL_MIN_ROWS): threads claim chunks of whole
- * 8-row groups (at most X8_CHUNK_BYTES of weights, so a chunk stays in L2
- * while all m X rows pass); row-layout weights are packed into the thread's
- * buffer first; ops->x8_dot computes the groups, the n_out % 8 last rows go
- * through the row kernels.
+ * in the row layout with m >= PANEL_MIN_ROWS; F16/BF16 weights always):
+ * threads claim chunks of whole 8-row groups (at most X8_CHUNK_BYTES of
+ * weights, so a chunk stays in L2 while all m X rows pass; no cap for one
+ * F16/BF16 row, whose kernel wants 4 groups at once); row-layout weights are
+ * packed into the thread's buffer first; ops->x8_dot computes the groups,
+ * the n_out % 8 last rows go through the row kernels (F16/BF16: the
+ * reference's chain, x8_dot's bits).
  *
- * Float panel path (m >= PANEL_MIN_ROWS, F16/BF16/F32 weights): inside its
- * column range a thread converts tiles of about PANEL_BYTES of weight rows
- * once (ops->panel_pack: f16/bf16 -> f32) into its own panel buffer and runs
- * ops->panel_dot over all m X rows against the tile; F32 weights are read in
- * place.
+ * F32 panel path (m >= PANEL_MIN_ROWS, F32 weights): inside its column
+ * range a thread runs ops->panel_dot over all m X rows against tiles of
+ * about PANEL_BYTES of weight rows, read in place.
  *
  * Invariant (the bit-exactness contract): every Y element is computed by
  * ops->vec_dot(w_row, xq_row) - or vec_dot8 / vec_dot4 / vec_dot4x2 /
  * panel_dot / x8_dot, each documented and tested to give the same bits per
- * element - plus bias in one float add. No reduction is ever split, so Y
- * does not depend on m, tiling, layout or the thread count.
+ * element - plus bias in one float add; for F16/BF16 weights the element is
+ * kvlm_kernels_ref.vec_dot's fmaf chain on every ISA (x8_dot and
+ * chain_block). No reduction is ever split, so Y does not depend on m,
+ * tiling, layout or the thread count.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -43,7 +45,7 @@
 #define TILE_COLS 16              /* only used to decide when to split rows instead */
 #define SCRATCH_ALIGN 64
 #define PANEL_MIN_ROWS 4          /* fewer X rows: dot products straight from the weights */
-#define PANEL_BYTES (160 * 1024)  /* packed weight tile kept in L2 */
+#define PANEL_BYTES (160 * 1024)  /* F32 weight tile kept in L2 */
 #define X8_CHUNK_BYTES (192 * 1024) /* x8 weight rows per claimed chunk, at most (L2) */
 
 static size_t act_stride(const kvlm_weight *w)
@@ -88,8 +90,7 @@ typedef struct mm_ctx {
     bool split_rows;
     bool x8;                  /* x8 path: quantized weights in groups of 8 rows */
     size_t x8_stride;         /* x8 path, row-layout weights: packing buffer bytes */
-    bool panel;               /* batched path (see the header comment) */
-    size_t panel_stride, ps;  /* packing buffer bytes (0: F32 in place); ps: bytes per packed row */
+    bool panel;               /* F32 batched path (see the header comment) */
     int64_t panel_rows;       /* weight rows per tile */
     int64_t chunk_cols;       /* columns per dynamically claimed chunk (multiple of 4) */
     long n_chunks;
@@ -219,34 +220,16 @@ static void *get_thread_buf(size_t bytes)
     return t->p;
 }
 
-/* Y[r0..r1)[c0..c1) through packed panels (the thread's buffer); without
- * a buffer (out of memory) through mm_block, which gives the same bits */
+/* Y[r0..r1)[c0..c1) of F32 weights through ops->panel_dot, a tile of
+ * panel_rows weight rows (read in place) at a time */
 static void panel_block(const mm_ctx *c, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
 {
     const kvlm_weight *w = c->w;
-    const kvlm_kernel_ops *ops = c->ops;
-    const uint8_t *wd = w->data;
-    uint8_t *buf = NULL;
-    if (c->panel_stride) {
-        buf = get_thread_buf(c->panel_stride);
-        if (!buf) {
-            mm_block(c, r0, r1, c0, c1);
-            return;
-        }
-    }
     for (int64_t t0 = c0; t0 < c1; t0 += c->panel_rows) {
         int rows = (int)(t0 + c->panel_rows < c1 ? c->panel_rows : c1 - t0);
-        const uint8_t *wt = wd + (size_t)t0 * w->row_bytes;
-        const void *p = wt;
-        size_t ps = w->row_bytes;
-        if (buf) {
-            ops->panel_pack(w->type, w->n_in, wt, w->row_bytes, rows, buf);
-            p = buf;
-            ps = c->ps;
-        }
         float *y = c->y + r0 * c->ldy + t0;
-        ops->panel_dot(w->type, w->n_in, p, ps, rows, c->xq + (size_t)r0 * c->xq_stride, c->xq_stride,
-                       r1 - r0, y, c->ldy);
+        c->ops->panel_dot(w->type, w->n_in, (const uint8_t *)w->data + (size_t)t0 * w->row_bytes, w->row_bytes,
+                          rows, c->xq + (size_t)r0 * c->xq_stride, c->xq_stride, r1 - r0, y, c->ldy);
         if (c->bias)
             for (int64_t r = 0; r < r1 - r0; r++)
                 for (int k = 0; k < rows; k++)
@@ -254,9 +237,34 @@ static void panel_block(const mm_ctx *c, int64_t r0, int64_t r1, int64_t c0, int
     }
 }
 
+/* Y[0..m)[c0..c1) of F16/BF16 weights read in the row layout: the
+ * reference's fmaf chain per element, the bits x8_dot gives the groups
+ * (the n_out % 8 last rows, or every row when a packing buffer cannot be
+ * had) */
+static void chain_block(const mm_ctx *c, int64_t c0, int64_t c1)
+{
+    const kvlm_weight *w = c->w;
+    for (int64_t r = 0; r < c->m; r++)
+        for (int64_t col = c0; col < c1; col++) {
+            float v = kvlm_kernels_ref.vec_dot(w->type, w->n_in, (const uint8_t *)w->data + (size_t)col * w->row_bytes,
+                                               c->xq + (size_t)r * c->xq_stride);
+            c->y[r * c->ldy + col] = c->bias ? v + c->bias[col] : v;
+        }
+}
+
+/* rows [c0, c1) of every X row without x8_dot, in the same bits */
+static void rows_block(const mm_ctx *c, int64_t c0, int64_t c1)
+{
+    if (kvlm_x8_float(c->w->type))
+        chain_block(c, c0, c1);
+    else
+        mm_block(c, 0, c->m, c0, c1);
+}
+
 /* Y[0..m)[c0..c1) on the x8 path: c0 is a multiple of 8; whole groups go
  * through ops->x8_dot (packed into the thread's buffer first when the
- * weights are in the row layout), the n_out % 8 last rows through mm_block */
+ * weights are in the row layout), the n_out % 8 last rows through
+ * rows_block */
 static void x8_block(const mm_ctx *c, int64_t c0, int64_t c1)
 {
     const kvlm_weight *w = c->w;
@@ -267,7 +275,7 @@ static void x8_block(const mm_ctx *c, int64_t c0, int64_t c1)
         if (!w->x8) {
             uint8_t *buf = get_thread_buf(c->x8_stride);
             if (!buf) { /* out of memory: the row kernels, same bits */
-                mm_block(c, 0, c->m, c0, c1);
+                rows_block(c, c0, c1);
                 return;
             }
             kvlm_x8_pack(w->type, w->n_in, groups, w->row_bytes, (g1 - c0) / 8, buf);
@@ -281,7 +289,7 @@ static void x8_block(const mm_ctx *c, int64_t c0, int64_t c1)
                     y[r * c->ldy + k] += c->bias[c0 + k];
     }
     if (c1 > g1)
-        mm_block(c, 0, c->m, g1 > c0 ? g1 : c0, c1);
+        rows_block(c, g1 > c0 ? g1 : c0, c1);
 }
 
 static void dot_task(void *arg, int ith, int nth)
@@ -337,14 +345,15 @@ void kvlm_matmul(struct kvlm_threadpool *tp, const kvlm_kernel_ops *ops,
         .ops = ops, .w = w, .bias = bias, .x = x, .ldx = ldx, .m = m,
         .act = tr->act_type, .y = y, .ldy = ldy,
     };
+    /* x8 path: weights already in x8 form, or enough rows to pay for
+     * packing; F16/BF16 always (their matmul bits are x8_dot's chain) */
+    c.x8 = kvlm_x8_type(w->type) && ops->x8_dot && (w->x8 || m >= PANEL_MIN_ROWS || kvlm_x8_float(w->type));
     if (tr->act_type == KVLM_DTYPE_F32) {
         c.xq = (const uint8_t *)x;
         c.xq_stride = (size_t)ldx * sizeof(float);
     } else {
         c.xq = scratch;
         c.xq_stride = act_stride(w);
-        /* x8 path: weights already in x8 form, or enough rows to pay for packing */
-        c.x8 = kvlm_x8_type(w->type) && ops->x8_dot && (w->x8 || m >= PANEL_MIN_ROWS);
         if (c.x8 && wants_xsum(w))
             c.xsum = (int32_t *)(void *)((uint8_t *)scratch + (size_t)m * c.xq_stride);
         kvlm_threadpool_run(m > 1 ? tp : NULL, quantize_task, &c);
@@ -354,7 +363,11 @@ void kvlm_matmul(struct kvlm_threadpool *tp, const kvlm_kernel_ops *ops,
         int64_t cc = (w->n_out + 8 * nth - 1) / (8 * nth);
         int64_t cap = (int64_t)(X8_CHUNK_BYTES / w->row_bytes) / 8 * 8;
         cc = (cc + 7) / 8 * 8;
-        if (cap >= 8 && cc > cap)
+        /* the cap keeps a chunk in L2 while the m rows pass; one row does
+         * not reuse it, and the F16/BF16 decode kernel wants 4 groups
+         * (4 independent FMA chains) per call */
+        bool one_pass = m == 1 && kvlm_x8_float(w->type);
+        if (cap >= 8 && cc > cap && !one_pass)
             cc = cap;
         c.chunk_cols = cc < 8 ? 8 : cc;
         c.n_chunks = (long)((w->n_out + c.chunk_cols - 1) / c.chunk_cols);
@@ -365,16 +378,10 @@ void kvlm_matmul(struct kvlm_threadpool *tp, const kvlm_kernel_ops *ops,
         return;
     }
     c.split_rows = m >= nth && w->n_out < (int64_t)TILE_COLS * nth;
-    if (m >= PANEL_MIN_ROWS && ops->panel_dot) {
-        size_t ps = w->type == KVLM_DTYPE_F32 ? w->row_bytes : ops->panel_row_bytes(w->type, w->n_in);
-        if (ps > 0) {
-            int64_t rows = (int64_t)(PANEL_BYTES / ps) / 4 * 4;
-            c.panel_rows = rows < 4 ? 4 : rows > 256 ? 256 : rows;
-            c.ps = ps;
-            c.panel = true;
-            if (w->type != KVLM_DTYPE_F32)
-                c.panel_stride = ps * (size_t)c.panel_rows;
-        }
+    if (m >= PANEL_MIN_ROWS && ops->panel_dot && w->type == KVLM_DTYPE_F32) {
+        int64_t rows = (int64_t)(PANEL_BYTES / w->row_bytes) / 4 * 4;
+        c.panel_rows = rows < 4 ? 4 : rows > 256 ? 256 : rows;
+        c.panel = true;
     }
     /* about 8 chunks per thread (whole panel tiles on the panel path) */
     int64_t cc = (w->n_out + 8 * nth - 1) / (8 * nth);

@@ -1,5 +1,5 @@
 /*
- * repack.c - puts a loaded model's Q8_0 / Q4_0 / Q5_0 / Q4_K / Q5_K / Q6_K matrix weights into
+ * repack.c - puts a loaded model's F16 / BF16 / Q8_0 / Q4_0 / Q5_0 / Q4_K / Q5_K / Q6_K matrix weights into
  * the x8 layout (kernels.h) once, at load, so every matmul - decode
  * included - runs the one-row-per-lane kernels straight from memory.
  *

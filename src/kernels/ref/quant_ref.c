@@ -4,7 +4,9 @@
  *
  * Plain C, no processor-specific code. Every SIMD variant is tested against
  * these functions. Reduction order of vec_dot: elements (float types) or
- * blocks (quantized types) strictly left to right; inside a quantized block
+ * blocks (quantized types) strictly left to right - F32 as sum += w * x,
+ * F16/BF16 as one fmaf chain (the bits every ISA's matmul gives for those
+ * weights, kernels.h); inside a quantized block
  * the products are summed exactly in int32, then the block contributes
  * (d_w * d_x) * isum (minus (dmin_w * d_x) * imin for Q4_K/Q5_K) in float.
  * Block layouts and quantization rules: kernels_impl.h.
@@ -339,13 +341,13 @@ float kvlm_ref_vec_dot(kvlm_dtype wt, int64_t n, const void *w, const void *x)
         for (int64_t i = 0; i < n; i++)
             sum += kvlm_ld_f32(bw + 4 * i) * xf[i];
         return sum;
-    case KVLM_DTYPE_F16:
+    case KVLM_DTYPE_F16: /* one fmaf chain: what the x8 kernels compute per lane */
         for (int64_t i = 0; i < n; i++)
-            sum += kvlm_ld_f16(bw + 2 * i) * xf[i];
+            sum = fmaf(kvlm_ld_f16(bw + 2 * i), xf[i], sum);
         return sum;
     case KVLM_DTYPE_BF16:
         for (int64_t i = 0; i < n; i++)
-            sum += kvlm_bf16_to_f32(kvlm_ld_u16(bw + 2 * i)) * xf[i];
+            sum = fmaf(kvlm_bf16_to_f32(kvlm_ld_u16(bw + 2 * i)), xf[i], sum);
         return sum;
     case KVLM_DTYPE_Q8_0: return dot_q8_0(n / 32, bw, x);
     case KVLM_DTYPE_Q4_0: return dot_q4_0(n / 32, bw, x);

@@ -11,8 +11,10 @@
  *   #define KVLM_SIMD_ISA / KVLM_SIMD_NAME (table fields)
  *
  * Everything here is static. Reduction orders (fixed for the ISA):
- *   F32/F16/BF16: one 8-lane FMA accumulator over chunks of 8 elements,
- *     hsum8 in a fixed tree, then the tail left to right with scalar FMA.
+ *   F32/F16/BF16 vec_dot: one 8-lane FMA accumulator over chunks of 8
+ *     elements, hsum8 in a fixed tree, then the tail left to right with
+ *     scalar FMA. F16/BF16 x8_dot (the matmul): one FMA chain per element,
+ *     the reference's order and bits.
  *   Q8_0/Q4_0/Q5_0: the reference's: per block the exact int32 sum of the
  *     32 products, then sum = sum + (d_w*d_x) * float(isum) in block order
  *     (multiply, multiply, add; no FMA), so every ISA gives the reference's
@@ -423,39 +425,14 @@ static void simd_vec_dot4x2(kvlm_dtype wt, int64_t n, const void *w, size_t ws, 
     dot_rows(4, 2, wt, n, w, ws, x, xs, out);
 }
 
-/* ---- packed weight panels for batched matmul (kvlm_kernel_ops.panel_*) ------
+/* ---- F32 weight panels for batched matmul (kvlm_kernel_ops.panel_dot) -------
  *
- * A panel holds a few weight rows in a form the batched kernels read without
- * converting again for every activation row; it is built once per tile and
- * then used against all m activation rows. Per-row layout (row stride
- * simd_panel_row_bytes): F16/BF16: n f32, the exact conversion of the
- * weights (F32 weights are used in place, never packed). The quantized
- * types use the x8 layout instead (below).
+ * A tile of F32 weight rows, read in place, against all m activation rows
+ * in 4 x 3 register tiles. (F16/BF16 and the quantized types use the x8
+ * layout instead, below.)
  * Invariant: every (weight row, activation row) element goes through the
- * instruction sequence of dot_rows(1, 1, ...) = vec_dot on the same values:
- * one 8-lane FMA chain + hsum8 + scalar tail (f16/bf16 -> f32 is exact, so
- * FMA on the converted panel is FMA on the same numbers). */
-
-static size_t simd_panel_row_bytes(kvlm_dtype wt, int64_t n)
-{
-    if (wt != KVLM_DTYPE_F16 && wt != KVLM_DTYPE_BF16)
-        return 0;
-    return ((size_t)n * 4 + 63) / 64 * 64;
-}
-
-static void simd_panel_pack(kvlm_dtype wt, int64_t n, const void *w, size_t ws, int rows, void *panel)
-{
-    size_t ps = simd_panel_row_bytes(wt, n);
-    for (int r = 0; r < rows; r++) {
-        const uint8_t *wr = (const uint8_t *)w + (size_t)r * ws;
-        float *pr = (float *)(void *)((uint8_t *)panel + (size_t)r * ps);
-        int64_t i = 0;
-        for (; i + 8 <= n; i += 8)
-            _mm256_storeu_ps(pr + i, load8(wt, wr, i));
-        for (; i < n; i++)
-            pr[i] = load1(wt, wr, i);
-    }
-}
+ * instruction sequence of dotf_rows(1, 1, ...) = vec_dot: one 8-lane FMA
+ * chain + hsum8 + scalar tail. */
 
 ALWAYS_INLINE void panel_tile(const int R, const int C, int64_t n, const uint8_t *p, size_t ps,
                               const uint8_t *x, size_t xs, float *y, int64_t ldy)
@@ -478,9 +455,8 @@ ALWAYS_INLINE void panel_cols(const int C, int64_t n, const uint8_t *p, size_t p
     for (; r < rows; r++) panel_tile(1, C, n, p + r * ps, ps, x, xs, y + r, ldy);
 }
 
-/* y[c*ldy + r] = vec_dot(weight row r, x row c) for r < rows, c < m, from a
- * float panel (ps bytes per row; for F32 weights the weight rows themselves),
- * in 3-column tiles. */
+/* y[c*ldy + r] = vec_dot(weight row r, x row c) for r < rows, c < m, F32
+ * weight rows ps bytes apart, in 3-column tiles. */
 static void simd_panel_dot(kvlm_dtype wt, int64_t n, const void *panel, size_t ps, int rows,
                            const void *x, size_t xs, int64_t m, float *y, int64_t ldy)
 {
@@ -902,6 +878,89 @@ ALWAYS_INLINE void x8k6_rows(int64_t n, const uint8_t *gp, int64_t ngroups, cons
             x8k6_tile(1, n / 256, gp + g * gs, xb + c * xs, xs, y + c * ldy + 8 * g, ldy);
 }
 
+/* ---- F16/BF16 weights in the x8 layout x F32 activations ---------------------
+ * Element k of a group is the 8 rows' halves at 16k: one 16-byte load and
+ * one conversion give the 8 rows' values as f32 lanes. Lane r of acc[j][c]
+ * runs weight row 8(g+j)+r against x row c as one chain
+ *   acc = fma(w[k], x[k], acc), k = 0..n-1, from +0
+ * - kvlm_ref_vec_dot's order and rounding for these types, so every element
+ * is the reference's bits whatever the ISA, tile or batch. An outer product:
+ * a tile of G groups x C activation rows loads G weight vectors and C
+ * broadcast x values per k for G*C FMAs, so prefill runs at the FMA ports'
+ * rate instead of reloading both operands per product; decode (C = 1) keeps
+ * 4 groups' chains in flight to cover the FMA latency. */
+ALWAYS_INLINE void x8f_tile(const int G, const int C, const kvlm_dtype t, int64_t n, const uint8_t *g,
+                            size_t gs, const uint8_t *x, size_t xs, float *y, int64_t ldy)
+{
+    __m256 acc[4][6]; /* G <= 4, C <= 6, G * C <= 12 */
+    UNROLL
+    for (int j = 0; j < G; j++)
+        UNROLL
+        for (int c = 0; c < C; c++)
+            acc[j][c] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < n; k++) {
+        __m256 wv[4];
+        UNROLL
+        for (int j = 0; j < G; j++)
+            wv[j] = load8(t, g + (size_t)j * gs, 8 * k);
+        UNROLL
+        for (int c = 0; c < C; c++) {
+            __m256 xv = _mm256_broadcast_ss((const float *)(const void *)(x + (size_t)c * xs) + k);
+            UNROLL
+            for (int j = 0; j < G; j++)
+                acc[j][c] = _mm256_fmadd_ps(wv[j], xv, acc[j][c]);
+        }
+    }
+    UNROLL
+    for (int j = 0; j < G; j++)
+        UNROLL
+        for (int c = 0; c < C; c++)
+            _mm256_storeu_ps(y + c * ldy + 8 * j, acc[j][c]);
+}
+
+/* x rows [c, c + C) against every group: pairs of groups, then the odd one */
+ALWAYS_INLINE void x8f_cols(const int C, const kvlm_dtype t, int64_t n, const uint8_t *gp, int64_t ngroups,
+                            const uint8_t *x, size_t xs, float *y, int64_t ldy)
+{
+    const size_t gs = (size_t)n * 16;
+    int64_t g = 0;
+    for (; g + 2 <= ngroups; g += 2)
+        x8f_tile(2, C, t, n, gp + g * gs, gs, x, xs, y + 8 * g, ldy);
+    if (g < ngroups)
+        x8f_tile(1, C, t, n, gp + g * gs, gs, x, xs, y + 8 * g, ldy);
+}
+
+/* every activation row of an F16/BF16 x8_dot: decode 4 groups at a time,
+ * prefill in tiles of 6 rows (the remainder in one smaller tile) */
+ALWAYS_INLINE void x8f_rows(const kvlm_dtype t, int64_t n, const uint8_t *gp, int64_t ngroups,
+                            const uint8_t *xb, size_t xs, int64_t m, float *y, int64_t ldy)
+{
+    if (m == 1) {
+        const size_t gs = (size_t)n * 16;
+        int64_t g = 0;
+        for (; g + 4 <= ngroups; g += 4)
+            x8f_tile(4, 1, t, n, gp + g * gs, gs, xb, xs, y + 8 * g, ldy);
+        switch (ngroups - g) {
+        case 3: x8f_tile(3, 1, t, n, gp + g * gs, gs, xb, xs, y + 8 * g, ldy); break;
+        case 2: x8f_tile(2, 1, t, n, gp + g * gs, gs, xb, xs, y + 8 * g, ldy); break;
+        case 1: x8f_tile(1, 1, t, n, gp + g * gs, gs, xb, xs, y + 8 * g, ldy); break;
+        default: break;
+        }
+        return;
+    }
+    int64_t c = 0;
+    for (; c + 6 <= m; c += 6)
+        x8f_cols(6, t, n, gp, ngroups, xb + c * xs, xs, y + c * ldy, ldy);
+    switch (m - c) {
+    case 5: x8f_cols(5, t, n, gp, ngroups, xb + c * xs, xs, y + c * ldy, ldy); break;
+    case 4: x8f_cols(4, t, n, gp, ngroups, xb + c * xs, xs, y + c * ldy, ldy); break;
+    case 3: x8f_cols(3, t, n, gp, ngroups, xb + c * xs, xs, y + c * ldy, ldy); break;
+    case 2: x8f_cols(2, t, n, gp, ngroups, xb + c * xs, xs, y + c * ldy, ldy); break;
+    case 1: x8f_cols(1, t, n, gp, ngroups, xb + c * xs, xs, y + c * ldy, ldy); break;
+    default: break;
+    }
+}
+
 static void simd_x8_dot(kvlm_dtype wt, int64_t n, const void *groups, int64_t ngroups, const void *x,
                         size_t xs, const int32_t *xsum, int64_t m, float *y, int64_t ldy)
 {
@@ -913,6 +972,8 @@ static void simd_x8_dot(kvlm_dtype wt, int64_t n, const void *groups, int64_t ng
     case KVLM_DTYPE_Q6_K: x8k6_rows(n, gp, ngroups, xb, xs, m, y, ldy); return;
     case KVLM_DTYPE_Q4_0: x8_rows(QK_Q4_0, n, gp, ngroups, xb, xs, xsum, m, y, ldy); return;
     case KVLM_DTYPE_Q5_0: x8_rows(QK_Q5_0, n, gp, ngroups, xb, xs, xsum, m, y, ldy); return;
+    case KVLM_DTYPE_F16: x8f_rows(KVLM_DTYPE_F16, n, gp, ngroups, xb, xs, m, y, ldy); return;
+    case KVLM_DTYPE_BF16: x8f_rows(KVLM_DTYPE_BF16, n, gp, ngroups, xb, xs, m, y, ldy); return;
     default: x8_rows(QK_Q8_0, n, gp, ngroups, xb, xs, xsum, m, y, ldy); return;
     }
 }
@@ -1376,8 +1437,6 @@ static void simd_add(int64_t n, const float *x, float *y)
         .vec_dot4 = simd_vec_dot4,                    \
         .vec_dot8 = simd_vec_dot8,                    \
         .vec_dot4x2 = simd_vec_dot4x2,                \
-        .panel_row_bytes = simd_panel_row_bytes,      \
-        .panel_pack = simd_panel_pack,                \
         .panel_dot = simd_panel_dot,                  \
         .x8_dot = simd_x8_dot,                        \
         .vec_mad = simd_vec_mad,                      \
