@@ -17,7 +17,7 @@
  * in the row layout with m >= PANEL_MIN_ROWS; F16/BF16 weights always):
  * threads claim chunks of whole 8-row groups (at most X8_CHUNK_BYTES of
  * weights, so a chunk stays in L2 while all m X rows pass; no cap for one
- * F16/BF16 row, whose kernel wants 4 groups at once); row-layout weights are
+ * row, which reuses nothing); row-layout weights are
  * packed into the thread's buffer first; ops->x8_dot computes the groups,
  * the n_out % 8 last rows go through the row kernels (F16/BF16: the
  * reference's chain, x8_dot's bits).
@@ -88,7 +88,7 @@ typedef struct mm_ctx {
     float *y;                 /* [m][ldy] */
     int64_t ldy;
     bool split_rows;
-    bool x8;                  /* x8 path: quantized weights in groups of 8 rows */
+    bool x8;                  /* x8 path: weights in groups of 8 rows (kvlm_x8_type) */
     size_t x8_stride;         /* x8 path, row-layout weights: packing buffer bytes */
     bool panel;               /* F32 batched path (see the header comment) */
     int64_t panel_rows;       /* weight rows per tile */
@@ -363,11 +363,11 @@ void kvlm_matmul(struct kvlm_threadpool *tp, const kvlm_kernel_ops *ops,
         int64_t cc = (w->n_out + 8 * nth - 1) / (8 * nth);
         int64_t cap = (int64_t)(X8_CHUNK_BYTES / w->row_bytes) / 8 * 8;
         cc = (cc + 7) / 8 * 8;
-        /* the cap keeps a chunk in L2 while the m rows pass; one row does
-         * not reuse it, and the F16/BF16 decode kernel wants 4 groups
-         * (4 independent FMA chains) per call */
-        bool one_pass = m == 1 && kvlm_x8_float(w->type);
-        if (cap >= 8 && cc > cap && !one_pass)
+        /* the cap keeps a chunk in L2 while the m rows pass; one row
+         * reuses nothing, so its chunks are not capped (the F16/BF16
+         * decode kernel wants 4 groups - 4 independent FMA chains - per
+         * call, which a capped chunk of long rows does not hold) */
+        if (m > 1 && cap >= 8 && cc > cap)
             cc = cap;
         c.chunk_cols = cc < 8 ? 8 : cc;
         c.n_chunks = (long)((w->n_out + c.chunk_cols - 1) / c.chunk_cols);

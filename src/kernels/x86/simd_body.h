@@ -918,11 +918,11 @@ ALWAYS_INLINE void x8f_tile(const int G, const int C, const kvlm_dtype t, int64_
             _mm256_storeu_ps(y + c * ldy + 8 * j, acc[j][c]);
 }
 
-/* x rows [c, c + C) against every group: pairs of groups, then the odd one */
-ALWAYS_INLINE void x8f_cols(const int C, const kvlm_dtype t, int64_t n, const uint8_t *gp, int64_t ngroups,
-                            const uint8_t *x, size_t xs, float *y, int64_t ldy)
+/* x rows [c, c + C) against every group (gs bytes apart): pairs of
+ * groups, then the odd one */
+ALWAYS_INLINE void x8f_cols(const int C, const kvlm_dtype t, int64_t n, const uint8_t *gp, size_t gs,
+                            int64_t ngroups, const uint8_t *x, size_t xs, float *y, int64_t ldy)
 {
-    const size_t gs = (size_t)n * 16;
     int64_t g = 0;
     for (; g + 2 <= ngroups; g += 2)
         x8f_tile(2, C, t, n, gp + g * gs, gs, x, xs, y + 8 * g, ldy);
@@ -935,8 +935,8 @@ ALWAYS_INLINE void x8f_cols(const int C, const kvlm_dtype t, int64_t n, const ui
 ALWAYS_INLINE void x8f_rows(const kvlm_dtype t, int64_t n, const uint8_t *gp, int64_t ngroups,
                             const uint8_t *xb, size_t xs, int64_t m, float *y, int64_t ldy)
 {
+    const size_t gs = (size_t)n * 16; /* bytes per group */
     if (m == 1) {
-        const size_t gs = (size_t)n * 16;
         int64_t g = 0;
         for (; g + 4 <= ngroups; g += 4)
             x8f_tile(4, 1, t, n, gp + g * gs, gs, xb, xs, y + 8 * g, ldy);
@@ -950,13 +950,13 @@ ALWAYS_INLINE void x8f_rows(const kvlm_dtype t, int64_t n, const uint8_t *gp, in
     }
     int64_t c = 0;
     for (; c + 6 <= m; c += 6)
-        x8f_cols(6, t, n, gp, ngroups, xb + c * xs, xs, y + c * ldy, ldy);
+        x8f_cols(6, t, n, gp, gs, ngroups, xb + c * xs, xs, y + c * ldy, ldy);
     switch (m - c) {
-    case 5: x8f_cols(5, t, n, gp, ngroups, xb + c * xs, xs, y + c * ldy, ldy); break;
-    case 4: x8f_cols(4, t, n, gp, ngroups, xb + c * xs, xs, y + c * ldy, ldy); break;
-    case 3: x8f_cols(3, t, n, gp, ngroups, xb + c * xs, xs, y + c * ldy, ldy); break;
-    case 2: x8f_cols(2, t, n, gp, ngroups, xb + c * xs, xs, y + c * ldy, ldy); break;
-    case 1: x8f_cols(1, t, n, gp, ngroups, xb + c * xs, xs, y + c * ldy, ldy); break;
+    case 5: x8f_cols(5, t, n, gp, gs, ngroups, xb + c * xs, xs, y + c * ldy, ldy); break;
+    case 4: x8f_cols(4, t, n, gp, gs, ngroups, xb + c * xs, xs, y + c * ldy, ldy); break;
+    case 3: x8f_cols(3, t, n, gp, gs, ngroups, xb + c * xs, xs, y + c * ldy, ldy); break;
+    case 2: x8f_cols(2, t, n, gp, gs, ngroups, xb + c * xs, xs, y + c * ldy, ldy); break;
+    case 1: x8f_cols(1, t, n, gp, gs, ngroups, xb + c * xs, xs, y + c * ldy, ldy); break;
     default: break;
     }
 }
