@@ -80,6 +80,16 @@ void kvlm_ref_gelu(int64_t n, const float *x, float *y);
 void kvlm_ref_add(int64_t n, const float *x, float *y);
 void kvlm_ref_softmax(int64_t n, float *x, float s);
 
+/* Per-thread scratch (scratch.c): one buffer per slot and thread, at
+ * least `bytes`, 64-byte aligned, kept for the thread's later calls;
+ * NULL if out of memory. */
+typedef enum kvlm_scratch_slot {
+    KVLM_SCRATCH_PACK = 0,   /* matmul: row-layout weights packed into x8 groups */
+    KVLM_SCRATCH_EXPAND = 1, /* x8_dot: K-quant groups expanded for prefill */
+    KVLM_SCRATCH_SLOTS = 2
+} kvlm_scratch_slot;
+void *kvlm_thread_scratch(kvlm_scratch_slot slot, size_t bytes);
+
 /* Q8_0 / Q8_K scale of a block from its absolute maximum (see above). */
 static inline float kvlm_q8_0_scale(float amax, uint16_t *d16)
 {

@@ -34,16 +34,14 @@
  * chain_block). No reduction is ever split, so Y does not depend on m,
  * tiling, layout or the thread count.
  */
-#include <pthread.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 
 #include "core/threadpool.h"
-#include "kernels/kernels.h"
+#include "kernels/kernels_impl.h"
 
 #define TILE_BYTES (96 * 1024) /* weight tile kept in L2 while X rows stream past */
 #define TILE_COLS 16              /* only used to decide when to split rows instead */
-#define SCRATCH_ALIGN 64
+#define SCRATCH_ALIGN 64          /* activation rows in scratch */
 #define PANEL_MIN_ROWS 4          /* fewer X rows: dot products straight from the weights */
 #define PANEL_BYTES (160 * 1024)  /* F32 weight tile kept in L2 */
 #define X8_CHUNK_BYTES (192 * 1024) /* x8 weight rows per claimed chunk, at most (L2) */
@@ -173,53 +171,6 @@ static void mm_block(const mm_ctx *c, int64_t r0, int64_t r1, int64_t c0, int64_
     }
 }
 
-/* The calling thread's packing buffer of at least `bytes` (64-byte
- * aligned), kept for its later calls and freed when the thread exits: a
- * buffer allocated per matmul call cost a fresh mapping - page faults and
- * zeroing - in every call. NULL if out of memory. */
-typedef struct thread_buf {
-    void *p;
-    size_t cap;
-} thread_buf;
-
-static pthread_key_t g_buf_key;
-static pthread_once_t g_buf_once = PTHREAD_ONCE_INIT;
-static bool g_buf_key_ok;
-
-static void buf_free(void *b)
-{
-    thread_buf *t = b;
-    free(t->p);
-    free(t);
-}
-
-static void buf_init(void) { g_buf_key_ok = pthread_key_create(&g_buf_key, buf_free) == 0; }
-
-static void *get_thread_buf(size_t bytes)
-{
-    pthread_once(&g_buf_once, buf_init);
-    if (!g_buf_key_ok)
-        return NULL;
-    thread_buf *t = pthread_getspecific(g_buf_key);
-    if (!t) {
-        t = calloc(1, sizeof *t);
-        if (!t || pthread_setspecific(g_buf_key, t) != 0) {
-            free(t);
-            return NULL;
-        }
-    }
-    if (t->cap < bytes) {
-        size_t cap = (bytes + SCRATCH_ALIGN - 1) / SCRATCH_ALIGN * SCRATCH_ALIGN;
-        void *p = aligned_alloc(SCRATCH_ALIGN, cap);
-        if (!p)
-            return NULL;
-        free(t->p);
-        t->p = p;
-        t->cap = cap;
-    }
-    return t->p;
-}
-
 /* Y[r0..r1)[c0..c1) of F32 weights through ops->panel_dot, a tile of
  * panel_rows weight rows (read in place) at a time */
 static void panel_block(const mm_ctx *c, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
@@ -273,7 +224,7 @@ static void x8_block(const mm_ctx *c, int64_t c0, int64_t c1)
     if (g1 > c0) {
         const void *groups = wd + (size_t)c0 * w->row_bytes;
         if (!w->x8) {
-            uint8_t *buf = get_thread_buf(c->x8_stride);
+            uint8_t *buf = kvlm_thread_scratch(KVLM_SCRATCH_PACK, c->x8_stride);
             if (!buf) { /* out of memory: the row kernels, same bits */
                 rows_block(c, c0, c1);
                 return;

@@ -37,6 +37,14 @@
 
 #include "kernels/kernels_impl.h"
 
+/* vpdpbusd (u8 x s8, 4 products summed into int32) in the x8 tiles: the
+ * AVX-512 table's file is built with VNNI, the AVX2 table's without */
+#ifdef __AVX512VNNI__
+#define KVLM_SIMD_VNNI 1
+#else
+#define KVLM_SIMD_VNNI 0
+#endif
+
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 /* the per-row loops must be fully unrolled so accumulators live in registers */
 #define UNROLL _Pragma("GCC unroll 8")
@@ -131,6 +139,7 @@ ALWAYS_INLINE __m256i q4_0_unpack(const uint8_t *q) /* 16 bytes -> 32 values in 
 }
 
 ALWAYS_INLINE __m256i ld256(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)(const void *)p); }
+ALWAYS_INLINE void st256(uint8_t *p, __m256i v) { _mm256_storeu_si256((__m256i *)(void *)p, v); }
 
 /* Q5_0: b points at the block (f16 d | qh[4] | qs[16]) -> 32 values in [-16, 15]. */
 ALWAYS_INLINE __m256i q5_0_unpack(const uint8_t *b)
@@ -481,7 +490,10 @@ static void simd_panel_dot(kvlm_dtype wt, int64_t n, const void *panel, size_t p
  * each nibble's fifth bit ORed in from the 8 rows' qh words (q5_bits) and
  * 16 * the x sum subtracted; its pair sums reach 2*31*127 = 7874, so they
  * are widened every 2 of the 4 nibble vectors. Tiles of C <= 4
- * activation rows share every weight load. */
+ * activation rows share every weight load. With VNNI (the AVX-512 table)
+ * every 32 products are one vpdpbusd straight into int32: Q4_0/Q5_0 feed
+ * their unsigned quants as they are, Q8_0 feeds w + 128 (w XOR 0x80) as
+ * the unsigned operand and subtracts 128 * the block's x sum. */
 
 /* Software prefetch of [p, p + bytes): the K-quant x8 kernels ask for the
  * next super-block of their weight stream while they work on the current
@@ -563,13 +575,18 @@ ALWAYS_INLINE void x8_tile(const int G, const int C, const int kind, int64_t nb,
                     UNROLL
                     for (int c = 0; c < C; c++) {
                         const uint8_t *xq = x + c * xs + b * KVLM_Q8_0_BYTES + 2;
+#if KVLM_SIMD_VNNI
+                        is[gi][c] = _mm256_dpbusd_epi32(is[gi][c], lo, bcast4(xq + 4 * h));
+                        is[gi][c] = _mm256_dpbusd_epi32(is[gi][c], hi, bcast4(xq + 16 + 4 * h));
+#else
                         __m256i t = _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(xq + 4 * h)),
                                                      _mm256_maddubs_epi16(hi, bcast4(xq + 16 + 4 * h)));
                         s16[gi][c] = _mm256_add_epi16(s16[gi][c], t);
+#endif
                     }
                 }
                 /* Q5_0 pair sums reach 2*31*127 = 7874 per h: flush every 2 */
-                if (q5 && h % 2 == 1) {
+                if (!KVLM_SIMD_VNNI && q5 && h % 2 == 1) {
                     UNROLL
                     for (int gi = 0; gi < G; gi++)
                         UNROLL
@@ -583,7 +600,7 @@ ALWAYS_INLINE void x8_tile(const int G, const int C, const int kind, int64_t nb,
             for (int gi = 0; gi < G; gi++)
                 UNROLL
                 for (int c = 0; c < C; c++) {
-                    if (!q5)
+                    if (!KVLM_SIMD_VNNI && !q5)
                         is[gi][c] = _mm256_madd_epi16(s16[gi][c], ones);
                     is[gi][c] = _mm256_sub_epi32(is[gi][c], _mm256_set1_epi32((q5 ? 16 : 8) * xsum[c * nb + b]));
                 }
@@ -598,6 +615,14 @@ ALWAYS_INLINE void x8_tile(const int G, const int C, const int kind, int64_t nb,
                 UNROLL
                 for (int gi = 0; gi < G; gi++) {
                     __m256i w = ld256(g + gi * gs + b * gbb + 16 + 32 * k);
+#if KVLM_SIMD_VNNI
+                    __m256i wu = _mm256_xor_si256(w, _mm256_set1_epi8((char)0x80)); /* w + 128 as u8 */
+                    UNROLL
+                    for (int c = 0; c < C; c++) {
+                        const uint8_t *xq = x + c * xs + b * KVLM_Q8_0_BYTES + 2;
+                        is[gi][c] = _mm256_dpbusd_epi32(is[gi][c], wu, bcast4(xq + 4 * k));
+                    }
+#else
                     __m256i wa = _mm256_sign_epi8(w, w);
                     UNROLL
                     for (int c = 0; c < C; c++) {
@@ -605,8 +630,16 @@ ALWAYS_INLINE void x8_tile(const int G, const int C, const int kind, int64_t nb,
                         __m256i p = _mm256_maddubs_epi16(wa, _mm256_sign_epi8(bcast4(xq + 4 * k), w));
                         is[gi][c] = _mm256_add_epi32(is[gi][c], _mm256_madd_epi16(p, ones));
                     }
+#endif
                 }
             }
+#if KVLM_SIMD_VNNI
+            UNROLL
+            for (int gi = 0; gi < G; gi++)
+                UNROLL
+                for (int c = 0; c < C; c++) /* sum (w + 128) x - 128 * sum x */
+                    is[gi][c] = _mm256_sub_epi32(is[gi][c], _mm256_set1_epi32(128 * xsum[c * nb + b]));
+#endif
         }
         UNROLL
         for (int gi = 0; gi < G; gi++) {
@@ -878,6 +911,245 @@ ALWAYS_INLINE void x8k6_rows(int64_t n, const uint8_t *gp, int64_t ngroups, cons
             x8k6_tile(1, n / 256, gp + g * gs, xb + c * xs, xs, y + c * ldy + 8 * g, ldy);
 }
 
+/* ---- K-quant x8 groups expanded for prefill ----------------------------------
+ * With many activation rows the tiles above unpack every weight vector
+ * (nibbles, fifth and sixth bits, 6-bit scales) once per tile of 2 (Q4_K,
+ * Q5_K) or 4 (Q6_K) rows: the unpacking, not the products, bounded their
+ * prefill (TinyLlama Q5_K pp512 0.73x llama.cpp, Q6_K 0.92x). From
+ * XK_MIN_ROWS rows, x8_dot expands the call's groups once into the thread's
+ * scratch and runs tiles of 4 rows whose inner step is a load, a broadcast,
+ * vpmaddubsw and an add per 32 products. Per group and super-block the
+ * expansion holds (offsets in bytes):
+ *   0     the 256 quants of the 8 rows as bytes (Q4_K 0..15, Q5_K 0..31, Q6_K
+ *         0..63): vector v = elements 4v..4v+3, row r in lane r;
+ *   2048  per sub-block (Q4_K/Q5_K: 8 of 32 elements, Q6_K: 16 of 16) its
+ *         scale in both int16 halves of each lane, for vpmaddwd;
+ *   then  Q4_K/Q5_K: per pair p of sub-blocks (m_2p, m_2p+1) per lane, and d,
+ *         dmin as 8 f32; Q6_K: per pair p (sc_2p, sc_2p+1) per lane (the
+ *         block-sum correction) and d as 8 f32.
+ * With VNNI each sub-block's products sum in int32 through vpdpbusd and
+ * one vpmulld applies the scale. The integers are the tiles' - isum, imin,
+ * the -32 correction - exact in any order, and the float steps are theirs,
+ * so the bits are x8_dot's. */
+#define XK_MIN_ROWS 8
+#define XK45_BYTES 2496           /* 2048 + 8*32 + 4*32 + 2*32 */
+#define XK6_BYTES 2848            /* 2048 + 16*32 + 8*32 + 32 */
+#define XK_SCRATCH (512 * 1024)   /* expanded groups per pass, at most (L2) */
+
+ALWAYS_INLINE void xk45_expand(const bool five, int64_t nb, const uint8_t *g, uint8_t *e)
+{
+    const size_t gbb = 8 * (five ? KVLM_Q5_K_BYTES : KVLM_Q4_K_BYTES);
+    const int qoff = five ? 384 : 128;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m6 = _mm256_set1_epi8(0x3F), m2 = _mm256_set1_epi8(0x03);
+    const __m256i base = _mm256_setr_epi32((int)0x80008000, (int)0x80048004, (int)0x80088008, (int)0x800C800C,
+                                           (int)0x80008000, (int)0x80048004, (int)0x80088008, (int)0x800C800C);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *gb = g + b * gbb;
+        uint8_t *eb = e + b * XK45_BYTES;
+        __m256i A = ld256(gb + 32), B = ld256(gb + 64), W = ld256(gb + 96);
+        __m256i sc[2], mn[2];
+        sc[0] = _mm256_and_si256(A, m6);
+        sc[1] = _mm256_or_si256(_mm256_and_si256(W, m4),
+                                _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(A, 6), m2), 4));
+        mn[0] = _mm256_and_si256(B, m6);
+        mn[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(W, 4), m4),
+                                _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(B, 6), m2), 4));
+        UNROLL
+        for (int j = 0; j < 8; j++)
+            st256(eb + 2048 + 32 * j,
+                  _mm256_shuffle_epi8(sc[j / 4], _mm256_add_epi32(base, _mm256_set1_epi32((j % 4) * 0x10001))));
+        UNROLL
+        for (int p = 0; p < 4; p++)
+            st256(eb + 2304 + 32 * p,
+                  _mm256_shuffle_epi8(mn[p / 2], _mm256_add_epi32(base, _mm256_set1_epi32(
+                                                     2 * (p % 2) + ((2 * (p % 2) + 1) << 16)))));
+        _mm256_storeu_ps((float *)(void *)(eb + 2432), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)gb)));
+        _mm256_storeu_ps((float *)(void *)(eb + 2464),
+                         _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(gb + 16))));
+        /* quant word 8p + kk: low nibbles elements 64p + 4kk.., high 64p + 32 + 4kk.. */
+        for (int p = 0; p < 4; p++) {
+            UNROLL
+            for (int kk = 0; kk < 8; kk++) {
+                __m256i q = ld256(gb + qoff + 32 * (8 * p + kk));
+                __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                if (five) {
+                    __m256i qh = ld256(gb + 128 + 32 * kk);
+                    /* bits 2p and 2p + 1 of each qh byte to bit 4 */
+                    __m256i h0 = _mm256_srli_epi16(qh, 2 * p);
+                    lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(h0, 4), _mm256_set1_epi8(0x10)));
+                    hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(h0, 3), _mm256_set1_epi8(0x10)));
+                }
+                st256(eb + 32 * (16 * p + kk), lo);
+                st256(eb + 32 * (16 * p + 8 + kk), hi);
+            }
+        }
+    }
+}
+
+ALWAYS_INLINE void xk6_expand(int64_t nb, const uint8_t *g, uint8_t *e)
+{
+    const size_t gbb = 8 * KVLM_Q6_K_BYTES;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    const __m256i base = _mm256_setr_epi32(0x00800080, 0x04800480, 0x08800880, 0x0C800C80,
+                                           0x00800080, 0x04800480, 0x08800880, 0x0C800C80);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *gb = g + b * gbb;
+        uint8_t *eb = e + b * XK6_BYTES;
+        UNROLL
+        for (int s = 0; s < 16; s++)
+            st256(eb + 2048 + 32 * s, k6_scale(gb, s, s, base));
+        UNROLL
+        for (int p = 0; p < 8; p++)
+            st256(eb + 2560 + 32 * p, k6_scale(gb, 2 * p, 2 * p + 1, base));
+        _mm256_storeu_ps((float *)(void *)(eb + 2816), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)gb)));
+        /* elements 128h + 32k + 4j.. of each row: vector 32h + 8k + j */
+        for (int h = 0; h < 2; h++)
+            for (int k = 0; k < 4; k++) {
+                UNROLL
+                for (int j = 0; j < 8; j++) {
+                    __m256i ql = ld256(gb + 16 + 32 * (16 * h + 8 * (k & 1) + j));
+                    __m256i lo = k < 2 ? _mm256_and_si256(ql, m4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4);
+                    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(ld256(gb + 16 + 32 * (32 + 8 * h + j)), 2 * k), m3);
+                    st256(eb + 32 * (32 * h + 8 * k + j), _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)));
+                }
+            }
+    }
+}
+
+/* one expanded group x C <= 4 activation rows (Q8_K): y[c*ldy + r]. kind 4,
+ * 5 or 6 (Q4_K, Q5_K, Q6_K) sets the sub-block length and how many
+ * vpmaddubsw results add in int16 before vpmaddwd widens them: at most
+ * 2*15*127 = 3810 per result for Q4_K (8 add), 7874 for Q5_K (4), 16002 for
+ * Q6_K (2) - never past 32767. */
+ALWAYS_INLINE void xk_tile(const int C, const int kind, int64_t nb, const uint8_t *e, const uint8_t *x, size_t xs,
+                           float *y, int64_t ldy)
+{
+    const bool six = kind == 6;
+    const int nsub = six ? 16 : 8, sv = six ? 4 : 8, flush = kind == 4 ? 8 : kind == 5 ? 4 : 2;
+    const size_t ebytes = six ? XK6_BYTES : XK45_BYTES;
+    __m256 acc[4];
+    UNROLL
+    for (int c = 0; c < C; c++)
+        acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *eb = e + b * ebytes;
+        const uint8_t *xq = x + b * KVLM_Q8_K_BYTES + 4;
+        __m256i isum[4];
+        UNROLL
+        for (int c = 0; c < C; c++)
+            isum[c] = _mm256_setzero_si256();
+        for (int s = 0; s < nsub; s++) {
+            const __m256i S = ld256(eb + 2048 + 32 * s);
+            __m256i t[4];
+#if KVLM_SIMD_VNNI
+            /* int32 sub-block sums (<= 32*63*127), then times the scale */
+            UNROLL
+            for (int v = 0; v < sv; v++) {
+                const __m256i w = ld256(eb + 32 * (sv * s + v));
+                UNROLL
+                for (int c = 0; c < C; c++)
+                    t[c] = _mm256_dpbusd_epi32(v == 0 ? _mm256_setzero_si256() : t[c], w,
+                                               bcast4(xq + c * xs + 4 * (sv * s + v)));
+            }
+            const __m256i S32 = _mm256_srai_epi32(S, 16);
+            UNROLL
+            for (int c = 0; c < C; c++)
+                isum[c] = _mm256_add_epi32(isum[c], _mm256_mullo_epi32(t[c], S32));
+            (void)flush;
+#else
+            UNROLL
+            for (int v = 0; v < sv; v++) {
+                const __m256i w = ld256(eb + 32 * (sv * s + v));
+                UNROLL
+                for (int c = 0; c < C; c++) {
+                    __m256i p = _mm256_maddubs_epi16(w, bcast4(xq + c * xs + 4 * (sv * s + v)));
+                    t[c] = v % flush == 0 ? p : _mm256_add_epi16(t[c], p);
+                    if (v % flush == flush - 1)
+                        isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(t[c], S));
+                }
+            }
+#endif
+        }
+        if (six) {
+            const __m256 dv = _mm256_loadu_ps((const float *)(const void *)(eb + 2816));
+            UNROLL
+            for (int c = 0; c < C; c++) {
+                const uint8_t *xb = x + c * xs + b * KVLM_Q8_K_BYTES;
+                __m256i corr = _mm256_setzero_si256();
+                UNROLL
+                for (int p = 0; p < 8; p++)
+                    corr = _mm256_add_epi32(corr, _mm256_madd_epi16(ld256(eb + 2560 + 32 * p), bcast4(xb + 260 + 4 * p)));
+                __m256i is = _mm256_sub_epi32(isum[c], _mm256_slli_epi32(corr, 5));
+                __m256 d = _mm256_mul_ps(dv, _mm256_set1_ps(kvlm_ld_f32(xb)));
+                acc[c] = _mm256_add_ps(acc[c], _mm256_mul_ps(d, _mm256_cvtepi32_ps(is)));
+            }
+        } else {
+            const __m256 dv = _mm256_loadu_ps((const float *)(const void *)(eb + 2432));
+            const __m256 dmv = _mm256_loadu_ps((const float *)(const void *)(eb + 2464));
+            UNROLL
+            for (int c = 0; c < C; c++) {
+                const uint8_t *xb = x + c * xs + b * KVLM_Q8_K_BYTES;
+                /* sums of the 8 sub-blocks (Q8_K bsums are per 16) as int16
+                 * pairs (2p, 2p+1), |sum| <= 32*127 */
+                __m256i xs8 = _mm256_madd_epi16(ld256(xb + 260), _mm256_set1_epi16(1));
+                __m256i pk = _mm256_packs_epi32(xs8, xs8);
+                __m256i imin = _mm256_setzero_si256();
+                UNROLL
+                for (int p = 0; p < 4; p++) {
+                    __m256i xw = _mm256_permutevar8x32_epi32(pk, _mm256_set1_epi32((p / 2) * 4 + (p % 2)));
+                    imin = _mm256_add_epi32(imin, _mm256_madd_epi16(ld256(eb + 2304 + 32 * p), xw));
+                }
+                __m256 dx = _mm256_set1_ps(kvlm_ld_f32(xb));
+                __m256 a = _mm256_mul_ps(_mm256_mul_ps(dv, dx), _mm256_cvtepi32_ps(isum[c]));
+                __m256 cc = _mm256_mul_ps(_mm256_mul_ps(dmv, dx), _mm256_cvtepi32_ps(imin));
+                acc[c] = _mm256_add_ps(acc[c], _mm256_sub_ps(a, cc));
+            }
+        }
+    }
+    UNROLL
+    for (int c = 0; c < C; c++)
+        _mm256_storeu_ps(y + c * ldy, acc[c]);
+}
+
+/* every activation row of a K-quant x8_dot through expanded groups: as many
+ * groups as XK_SCRATCH holds at a time, expanded once, then tiles of 4 rows
+ * (the rest in one smaller tile) over each. false (nothing written) when no
+ * scratch can be had: the caller runs the unexpanded tiles, same bits. */
+ALWAYS_INLINE bool xk_rows(const int kind, int64_t n, const uint8_t *gp, int64_t ngroups, const uint8_t *xb,
+                           size_t xs, int64_t m, float *y, int64_t ldy)
+{
+    const int64_t nb = n / 256;
+    const size_t gs = (size_t)nb * 8 * (kind == 4 ? KVLM_Q4_K_BYTES : kind == 5 ? KVLM_Q5_K_BYTES : KVLM_Q6_K_BYTES);
+    const size_t es = (size_t)nb * (kind == 6 ? XK6_BYTES : XK45_BYTES);
+    int64_t per = (int64_t)(XK_SCRATCH / es);
+    per = per < 1 ? 1 : per > ngroups ? ngroups : per;
+    uint8_t *e = kvlm_thread_scratch(KVLM_SCRATCH_EXPAND, (size_t)per * es);
+    if (!e)
+        return false;
+    for (int64_t g0 = 0; g0 < ngroups; g0 += per) {
+        const int64_t ng = ngroups - g0 < per ? ngroups - g0 : per;
+        for (int64_t g = 0; g < ng; g++) {
+            if (kind == 6)
+                xk6_expand(nb, gp + (g0 + g) * gs, e + g * es);
+            else
+                xk45_expand(kind == 5, nb, gp + (g0 + g) * gs, e + g * es);
+        }
+        float *yg = y + 8 * g0;
+        int64_t c = 0;
+        for (; c + 4 <= m; c += 4)
+            for (int64_t g = 0; g < ng; g++)
+                xk_tile(4, kind, nb, e + g * es, xb + c * xs, xs, yg + c * ldy + 8 * g, ldy);
+        for (int64_t g = 0; g < ng; g++)
+            switch (m - c) {
+            case 3: xk_tile(3, kind, nb, e + g * es, xb + c * xs, xs, yg + c * ldy + 8 * g, ldy); break;
+            case 2: xk_tile(2, kind, nb, e + g * es, xb + c * xs, xs, yg + c * ldy + 8 * g, ldy); break;
+            case 1: xk_tile(1, kind, nb, e + g * es, xb + c * xs, xs, yg + c * ldy + 8 * g, ldy); break;
+            default: break;
+            }
+    }
+    return true;
+}
+
 /* ---- F16/BF16 weights in the x8 layout x F32 activations ---------------------
  * Element k of a group is the 8 rows' halves at 16k: one 16-byte load and
  * one conversion give the 8 rows' values as f32 lanes. Lane r of acc[j][c]
@@ -967,9 +1239,28 @@ static void simd_x8_dot(kvlm_dtype wt, int64_t n, const void *groups, int64_t ng
     const uint8_t *gp = groups, *xb = x;
     /* each call passes its type's constants, so each type gets its own loops */
     switch (wt) {
-    case KVLM_DTYPE_Q4_K: x8k_cols(false, n, gp, ngroups, xb, xs, m, y, ldy); return;
-    case KVLM_DTYPE_Q5_K: x8k_cols(true, n, gp, ngroups, xb, xs, m, y, ldy); return;
-    case KVLM_DTYPE_Q6_K: x8k6_rows(n, gp, ngroups, xb, xs, m, y, ldy); return;
+    case KVLM_DTYPE_Q4_K:
+        if (m < XK_MIN_ROWS || !xk_rows(4, n, gp, ngroups, xb, xs, m, y, ldy))
+            x8k_cols(false, n, gp, ngroups, xb, xs, m, y, ldy);
+        return;
+    case KVLM_DTYPE_Q5_K:
+        if (m < XK_MIN_ROWS || !xk_rows(5, n, gp, ngroups, xb, xs, m, y, ldy))
+            x8k_cols(true, n, gp, ngroups, xb, xs, m, y, ldy);
+        return;
+    case KVLM_DTYPE_Q6_K:
+#if KVLM_SIMD_VNNI
+        /* decode: the AVX2 table's Q6_K tile. Built with the AVX-512 flags
+         * the same source streamed weights from memory at 60-70% of the
+         * speed (TinyLlama Q6_K decode 15-20 tok/s vs 26-28; from L3 it was
+         * faster), so the AVX-512 table hands these calls over: same bits */
+        if (m < XK_MIN_ROWS) {
+            kvlm_kernels_avx2()->x8_dot(wt, n, groups, ngroups, x, xs, xsum, m, y, ldy);
+            return;
+        }
+#endif
+        if (m < XK_MIN_ROWS || !xk_rows(6, n, gp, ngroups, xb, xs, m, y, ldy))
+            x8k6_rows(n, gp, ngroups, xb, xs, m, y, ldy);
+        return;
     case KVLM_DTYPE_Q4_0: x8_rows(QK_Q4_0, n, gp, ngroups, xb, xs, xsum, m, y, ldy); return;
     case KVLM_DTYPE_Q5_0: x8_rows(QK_Q5_0, n, gp, ngroups, xb, xs, xsum, m, y, ldy); return;
     case KVLM_DTYPE_F16: x8f_rows(KVLM_DTYPE_F16, n, gp, ngroups, xb, xs, m, y, ldy); return;
