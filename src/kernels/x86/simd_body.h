@@ -659,14 +659,14 @@ ALWAYS_INLINE void x8_tile(const int G, const int C, const int kind, int64_t nb,
 }
 
 /* all groups x C activation rows; pairs of groups when C <= 2 (two weight
- * streams in flight for decode) */
+ * streams in flight for decode), or C <= 4 with VNNI */
 ALWAYS_INLINE void x8_cols(const int C, const int kind, int64_t n, const uint8_t *groups, int64_t ngroups,
                            const uint8_t *x, size_t xs, const int32_t *xsum, float *y, int64_t ldy)
 {
     const int64_t nb = n / 32;
     const size_t gs = (size_t)nb * 8 * q32_bytes(kind);
     int64_t g = 0;
-    if (C <= 2)
+    if (C <= (KVLM_SIMD_VNNI ? 4 : 2))
         for (; g + 2 <= ngroups; g += 2)
             x8_tile(2, C, kind, nb, groups + g * gs, gs, x, xs, xsum, y + 8 * g, ldy);
     for (; g < ngroups; g++)
@@ -678,12 +678,18 @@ ALWAYS_INLINE void x8_cols(const int C, const int kind, int64_t n, const uint8_t
  * tile - with more accumulators GCC spills them inside the block loop
  * (measured: Q4_0 45 GMAC/s per thread with 1 x 4 or 1 x 3 tiles, 61-69
  * with 2 x 2; Q8_0 about 42 either way, bound by its two multiply-port ops
- * per 32 products) */
+ * per 32 products). The VNNI build (32 registers, no int16 stage) runs
+ * 2 groups x 4 rows: Q4_0 96 -> 117 GMAC/s per thread, Q8_0 100-102 ->
+ * 106-108; 2 x 6 was slower than 2 x 4 (Q4_0 67-72 against 80-85) */
 ALWAYS_INLINE void x8_rows(const int kind, int64_t n, const uint8_t *gp, int64_t ngroups, const uint8_t *xb,
                            size_t xs, const int32_t *xsum, int64_t m, float *y, int64_t ldy)
 {
     const int64_t nb = n / 32;
     int64_t c = 0;
+#if KVLM_SIMD_VNNI
+    for (; c + 4 <= m; c += 4)
+        x8_cols(4, kind, n, gp, ngroups, xb + c * xs, xs, xsum + c * nb, y + c * ldy, ldy);
+#endif
     for (; c + 2 <= m; c += 2)
         x8_cols(2, kind, n, gp, ngroups, xb + c * xs, xs, xsum + c * nb, y + c * ldy, ldy);
     if (c < m)
