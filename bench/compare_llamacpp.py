@@ -34,7 +34,8 @@ Machine limits (--membw from bench/membw, --peak from bench/peak):
   prefill % = tokens/s x FLOPs per token / peak, FLOPs per token = 2 x the
              matmul weights + attention (4 x heads x head_dim x mean context per
              layer); the peak is the f32 FMA peak for float weights and the
-             int8 (vpmaddubsw) peak for quantized ones.
+             int8 peak for quantized ones (bench/peak: 256-bit vpdpbusd where
+             the CPU has AVX-512 VNNI, else vpmaddubsw + vpmaddwd).
 Writes bench/out/compare.csv, bench/out/compare.png and prints markdown tables.
 """
 from __future__ import annotations
