@@ -714,6 +714,78 @@ ALWAYS_INLINE __m256i k5_bit(__m256i qh, const int j)
     return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
 }
 
+/* Quant word 8p + kk of a Q4_K/Q5_K x8 super-block gb: the 8 rows' values
+ * of elements 64p + 4kk.. (lo, sub-block 2p) and 64p + 32 + 4kk.. (hi,
+ * sub-block 2p + 1); Q5_K ORs in the fifth bits from its qh words (at 128,
+ * quants at 384) */
+ALWAYS_INLINE void k45_quants(const uint8_t *gb, const bool five, const int p, const int kk, __m256i *lo,
+                              __m256i *hi)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256i q = ld256(gb + (five ? 384 : 128) + 32 * (8 * p + kk));
+    *lo = _mm256_and_si256(q, m4);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    if (five) {
+        __m256i qh = ld256(gb + 128 + 32 * kk);
+        *lo = _mm256_or_si256(*lo, k5_bit(qh, 2 * p));
+        *hi = _mm256_or_si256(*hi, k5_bit(qh, 2 * p + 1));
+    }
+}
+
+/* The 6-bit scales (sc[0]: sub-blocks 0..3, sc[1]: 4..7, a byte each per
+ * lane) and mins (mn[]) of the 8 rows of a Q4_K/Q5_K x8 super-block gb */
+ALWAYS_INLINE void k45_scales_mins(const uint8_t *gb, __m256i sc[2], __m256i mn[2])
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m6 = _mm256_set1_epi8(0x3F), m2 = _mm256_set1_epi8(0x03);
+    __m256i A = ld256(gb + 32), B = ld256(gb + 64), W = ld256(gb + 96);
+    sc[0] = _mm256_and_si256(A, m6);
+    sc[1] = _mm256_or_si256(_mm256_and_si256(W, m4),
+                            _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(A, 6), m2), 4));
+    mn[0] = _mm256_and_si256(B, m6);
+    mn[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(W, 4), m4),
+                            _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(B, 6), m2), 4));
+}
+
+/* byte 4r' + i of each 128-bit half into the int16 halves of lane r' (0x80: 0) */
+ALWAYS_INLINE __m256i k45_pick(__m256i v, const int lo, const int hi)
+{
+    const __m256i base = _mm256_setr_epi32((int)0x80008000, (int)0x80048004, (int)0x80088008, (int)0x800C800C,
+                                           (int)0x80008000, (int)0x80048004, (int)0x80088008, (int)0x800C800C);
+    return _mm256_shuffle_epi8(v, _mm256_add_epi32(base, _mm256_set1_epi32(lo + (hi << 16))));
+}
+
+/* sub-block j's scale in both int16 halves of each lane */
+ALWAYS_INLINE __m256i k45_scale(const __m256i sc[2], const int j) { return k45_pick(sc[j / 4], j % 4, j % 4); }
+
+/* (m_2p, m_2p+1) in the int16 halves of each lane */
+ALWAYS_INLINE __m256i k45_min_pair(const __m256i mn[2], const int p)
+{
+    return k45_pick(mn[p / 2], 2 * (p % 2), 2 * (p % 2) + 1);
+}
+
+/* a Q8_K row's sums of the 8 sub-blocks (its bsums are per 16), packed to
+ * int16 (|sum| <= 32*127: exact); k45_x_pair(pk, p) broadcasts the pair
+ * (2p, 2p+1) */
+ALWAYS_INLINE __m256i k45_x_sums(const uint8_t *xb)
+{
+    __m256i xs8 = _mm256_madd_epi16(ld256(xb + 260), _mm256_set1_epi16(1));
+    return _mm256_packs_epi32(xs8, xs8);
+}
+ALWAYS_INLINE __m256i k45_x_pair(__m256i pk, const int p)
+{
+    return _mm256_permutevar8x32_epi32(pk, _mm256_set1_epi32((p / 2) * 4 + (p % 2)));
+}
+
+/* the reference's float steps of a Q4_K/Q5_K super-block:
+ * acc + ((d * dx) * isum - (dmin * dx) * imin) */
+ALWAYS_INLINE __m256 k45_accum(__m256 acc, __m256 dv, __m256 dmv, float dx, __m256i isum, __m256i imin)
+{
+    __m256 x = _mm256_set1_ps(dx);
+    __m256 a = _mm256_mul_ps(_mm256_mul_ps(dv, x), _mm256_cvtepi32_ps(isum));
+    __m256 c = _mm256_mul_ps(_mm256_mul_ps(dmv, x), _mm256_cvtepi32_ps(imin));
+    return _mm256_add_ps(acc, _mm256_sub_ps(a, c));
+}
+
 ALWAYS_INLINE void x8k_tile(const int C, bool five, int64_t nb, const uint8_t *g, const uint8_t *x, size_t xs,
                             float *y, int64_t ldy)
 {
@@ -721,12 +793,7 @@ ALWAYS_INLINE void x8k_tile(const int C, bool five, int64_t nb, const uint8_t *g
      * (qh words at 128, quants at 384); values up to 31 let only 4
      * vpmaddubsw results (<= 4*2*31*127 = 31496) add in int16 */
     const size_t gbb = 8 * (five ? KVLM_Q5_K_BYTES : KVLM_Q4_K_BYTES);
-    const int qoff = five ? 384 : 128, flush = five ? 4 : 8;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m6 = _mm256_set1_epi8(0x3F), m2 = _mm256_set1_epi8(0x03);
-    const __m256i ones = _mm256_set1_epi16(1);
-    /* byte 4r' + j of each 128-bit half into int16 halves: 0x80 bytes give 0 */
-    const __m256i base = _mm256_setr_epi32((int)0x80008000, (int)0x80048004, (int)0x80088008, (int)0x800C800C,
-                                           (int)0x80008000, (int)0x80048004, (int)0x80088008, (int)0x800C800C);
+    const int flush = five ? 4 : 8;
     __m256 acc[2];
     UNROLL
     for (int c = 0; c < C; c++)
@@ -734,14 +801,8 @@ ALWAYS_INLINE void x8k_tile(const int C, bool five, int64_t nb, const uint8_t *g
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *gb = g + b * gbb;
         prefetch_block(gb + gbb, gbb);
-        __m256i A = ld256(gb + 32), B = ld256(gb + 64), W = ld256(gb + 96);
         __m256i sc[2], mn[2];
-        sc[0] = _mm256_and_si256(A, m6);
-        sc[1] = _mm256_or_si256(_mm256_and_si256(W, m4),
-                                _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(A, 6), m2), 4));
-        mn[0] = _mm256_and_si256(B, m6);
-        mn[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(W, 4), m4),
-                                _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(B, 6), m2), 4));
+        k45_scales_mins(gb, sc, mn);
         __m256i isum[2], imin[2];
         UNROLL
         for (int c = 0; c < C; c++)
@@ -752,13 +813,8 @@ ALWAYS_INLINE void x8k_tile(const int C, bool five, int64_t nb, const uint8_t *g
             __m256i se[2], so[2];
             UNROLL
             for (int kk = 0; kk < 8; kk++) {
-                __m256i q = ld256(gb + qoff + 32 * (8 * p + kk));
-                __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-                if (five) {
-                    __m256i qh = ld256(gb + 128 + 32 * kk);
-                    lo = _mm256_or_si256(lo, k5_bit(qh, j0));
-                    hi = _mm256_or_si256(hi, k5_bit(qh, j1));
-                }
+                __m256i lo, hi;
+                k45_quants(gb, five, p, kk, &lo, &hi);
                 UNROLL
                 for (int c = 0; c < C; c++) {
                     const uint8_t *xq = x + c * xs + b * KVLM_Q8_K_BYTES + 4;
@@ -768,8 +824,7 @@ ALWAYS_INLINE void x8k_tile(const int C, bool five, int64_t nb, const uint8_t *g
                     so[c] = kk % flush == 0 ? po : _mm256_add_epi16(so[c], po);
                 }
                 if (kk % flush == flush - 1) {
-                    __m256i s0 = _mm256_shuffle_epi8(sc[j0 / 4], _mm256_add_epi32(base, _mm256_set1_epi32((j0 % 4) * 0x10001)));
-                    __m256i s1 = _mm256_shuffle_epi8(sc[j1 / 4], _mm256_add_epi32(base, _mm256_set1_epi32((j1 % 4) * 0x10001)));
+                    __m256i s0 = k45_scale(sc, j0), s1 = k45_scale(sc, j1);
                     UNROLL
                     for (int c = 0; c < C; c++)
                         isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(_mm256_madd_epi16(se[c], s0),
@@ -779,28 +834,17 @@ ALWAYS_INLINE void x8k_tile(const int C, bool five, int64_t nb, const uint8_t *g
         }
         UNROLL
         for (int c = 0; c < C; c++) {
-            /* x sums of the 8 sub-blocks (Q8_K bsums are per 16), as int16
-             * pairs (sub-blocks 2p, 2p+1) in every lane */
-            __m256i xs8 = _mm256_madd_epi16(ld256(x + c * xs + b * KVLM_Q8_K_BYTES + 260), ones);
-            __m256i pk = _mm256_packs_epi32(xs8, xs8); /* |sum| <= 32*127: exact */
+            __m256i pk = k45_x_sums(x + c * xs + b * KVLM_Q8_K_BYTES);
             imin[c] = _mm256_setzero_si256();
             UNROLL
-            for (int p = 0; p < 4; p++) {
-                __m256i xw = _mm256_permutevar8x32_epi32(pk, _mm256_set1_epi32((p / 2) * 4 + (p % 2)));
-                __m256i mv = _mm256_shuffle_epi8(mn[p / 2], _mm256_add_epi32(base,
-                                                 _mm256_set1_epi32(2 * (p % 2) + ((2 * (p % 2) + 1) << 16))));
-                imin[c] = _mm256_add_epi32(imin[c], _mm256_madd_epi16(mv, xw));
-            }
+            for (int p = 0; p < 4; p++)
+                imin[c] = _mm256_add_epi32(imin[c], _mm256_madd_epi16(k45_min_pair(mn, p), k45_x_pair(pk, p)));
         }
         __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)gb));
         __m256 dmv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(gb + 16)));
         UNROLL
-        for (int c = 0; c < C; c++) {
-            __m256 dx = _mm256_set1_ps(kvlm_ld_f32(x + c * xs + b * KVLM_Q8_K_BYTES));
-            __m256 a = _mm256_mul_ps(_mm256_mul_ps(dv, dx), _mm256_cvtepi32_ps(isum[c]));
-            __m256 cc = _mm256_mul_ps(_mm256_mul_ps(dmv, dx), _mm256_cvtepi32_ps(imin[c]));
-            acc[c] = _mm256_add_ps(acc[c], _mm256_sub_ps(a, cc));
-        }
+        for (int c = 0; c < C; c++)
+            acc[c] = k45_accum(acc[c], dv, dmv, kvlm_ld_f32(x + c * xs + b * KVLM_Q8_K_BYTES), isum[c], imin[c]);
     }
     UNROLL
     for (int c = 0; c < C; c++)
@@ -825,11 +869,20 @@ ALWAYS_INLINE __m256i k6_scale(const uint8_t *gb, int g0, int g1, __m256i base)
     return _mm256_srai_epi16(_mm256_shuffle_epi8(w, ctl), 8);
 }
 
+/* the 8 rows' 6-bit quants (0..63) of elements 128h + 32k + 4j.. */
+ALWAYS_INLINE __m256i k6_quants(const uint8_t *gb, const int h, const int k, const int j)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    __m256i ql = ld256(gb + 16 + 32 * (16 * h + 8 * (k & 1) + j));
+    __m256i lo = k < 2 ? _mm256_and_si256(ql, m4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4);
+    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(ld256(gb + 16 + 32 * (32 + 8 * h + j)), 2 * k), m3);
+    return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+}
+
 ALWAYS_INLINE void x8k6_tile(const int C, int64_t nb, const uint8_t *g, const uint8_t *x, size_t xs,
                              float *y, int64_t ldy)
 {
     const size_t gbb = 8 * KVLM_Q6_K_BYTES;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     /* lane r' of a 128-bit half: bytes 4r' (+ index) into bytes 1 and 3, 0 elsewhere */
     const __m256i base = _mm256_setr_epi32(0x00800080, 0x04800480, 0x08800880, 0x0C800C80,
                                            0x00800080, 0x04800480, 0x08800880, 0x0C800C80);
@@ -852,10 +905,7 @@ ALWAYS_INLINE void x8k6_tile(const int C, int64_t nb, const uint8_t *g, const ui
                 __m256i t[4];
                 UNROLL
                 for (int j = 0; j < 8; j++) {
-                    __m256i ql = ld256(gb + 16 + 32 * (16 * h + 8 * (k & 1) + j));
-                    __m256i lo = k < 2 ? _mm256_and_si256(ql, m4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4);
-                    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(ld256(gb + 16 + 32 * (32 + 8 * h + j)), 2 * k), m3);
-                    __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+                    __m256i q = k6_quants(gb, h, k, j);
                     UNROLL
                     for (int c = 0; c < C; c++) {
                         const uint8_t *xq = x + c * xs + b * KVLM_Q8_K_BYTES + 4 + 128 * h + 32 * k + 4 * j;
@@ -945,46 +995,27 @@ ALWAYS_INLINE void x8k6_rows(int64_t n, const uint8_t *gp, int64_t ngroups, cons
 ALWAYS_INLINE void xk45_expand(const bool five, int64_t nb, const uint8_t *g, uint8_t *e)
 {
     const size_t gbb = 8 * (five ? KVLM_Q5_K_BYTES : KVLM_Q4_K_BYTES);
-    const int qoff = five ? 384 : 128;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m6 = _mm256_set1_epi8(0x3F), m2 = _mm256_set1_epi8(0x03);
-    const __m256i base = _mm256_setr_epi32((int)0x80008000, (int)0x80048004, (int)0x80088008, (int)0x800C800C,
-                                           (int)0x80008000, (int)0x80048004, (int)0x80088008, (int)0x800C800C);
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *gb = g + b * gbb;
         uint8_t *eb = e + b * XK45_BYTES;
-        __m256i A = ld256(gb + 32), B = ld256(gb + 64), W = ld256(gb + 96);
         __m256i sc[2], mn[2];
-        sc[0] = _mm256_and_si256(A, m6);
-        sc[1] = _mm256_or_si256(_mm256_and_si256(W, m4),
-                                _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(A, 6), m2), 4));
-        mn[0] = _mm256_and_si256(B, m6);
-        mn[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(W, 4), m4),
-                                _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(B, 6), m2), 4));
+        k45_scales_mins(gb, sc, mn);
         UNROLL
         for (int j = 0; j < 8; j++)
-            st256(eb + 2048 + 32 * j,
-                  _mm256_shuffle_epi8(sc[j / 4], _mm256_add_epi32(base, _mm256_set1_epi32((j % 4) * 0x10001))));
+            st256(eb + 2048 + 32 * j, k45_scale(sc, j));
         UNROLL
         for (int p = 0; p < 4; p++)
-            st256(eb + 2304 + 32 * p,
-                  _mm256_shuffle_epi8(mn[p / 2], _mm256_add_epi32(base, _mm256_set1_epi32(
-                                                     2 * (p % 2) + ((2 * (p % 2) + 1) << 16)))));
+            st256(eb + 2304 + 32 * p, k45_min_pair(mn, p));
         _mm256_storeu_ps((float *)(void *)(eb + 2432), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)gb)));
         _mm256_storeu_ps((float *)(void *)(eb + 2464),
                          _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(gb + 16))));
         /* quant word 8p + kk: low nibbles elements 64p + 4kk.., high 64p + 32 + 4kk.. */
+        UNROLL
         for (int p = 0; p < 4; p++) {
             UNROLL
             for (int kk = 0; kk < 8; kk++) {
-                __m256i q = ld256(gb + qoff + 32 * (8 * p + kk));
-                __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-                if (five) {
-                    __m256i qh = ld256(gb + 128 + 32 * kk);
-                    /* bits 2p and 2p + 1 of each qh byte to bit 4 */
-                    __m256i h0 = _mm256_srli_epi16(qh, 2 * p);
-                    lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(h0, 4), _mm256_set1_epi8(0x10)));
-                    hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(h0, 3), _mm256_set1_epi8(0x10)));
-                }
+                __m256i lo, hi;
+                k45_quants(gb, five, p, kk, &lo, &hi);
                 st256(eb + 32 * (16 * p + kk), lo);
                 st256(eb + 32 * (16 * p + 8 + kk), hi);
             }
@@ -995,7 +1026,6 @@ ALWAYS_INLINE void xk45_expand(const bool five, int64_t nb, const uint8_t *g, ui
 ALWAYS_INLINE void xk6_expand(int64_t nb, const uint8_t *g, uint8_t *e)
 {
     const size_t gbb = 8 * KVLM_Q6_K_BYTES;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     const __m256i base = _mm256_setr_epi32(0x00800080, 0x04800480, 0x08800880, 0x0C800C80,
                                            0x00800080, 0x04800480, 0x08800880, 0x0C800C80);
     for (int64_t b = 0; b < nb; b++) {
@@ -1013,10 +1043,7 @@ ALWAYS_INLINE void xk6_expand(int64_t nb, const uint8_t *g, uint8_t *e)
             for (int k = 0; k < 4; k++) {
                 UNROLL
                 for (int j = 0; j < 8; j++) {
-                    __m256i ql = ld256(gb + 16 + 32 * (16 * h + 8 * (k & 1) + j));
-                    __m256i lo = k < 2 ? _mm256_and_si256(ql, m4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4);
-                    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(ld256(gb + 16 + 32 * (32 + 8 * h + j)), 2 * k), m3);
-                    st256(eb + 32 * (32 * h + 8 * k + j), _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)));
+                    st256(eb + 32 * (32 * h + 8 * k + j), k6_quants(gb, h, k, j));
                 }
             }
     }
@@ -1095,20 +1122,11 @@ ALWAYS_INLINE void xk_tile(const int C, const int kind, int64_t nb, const uint8_
             UNROLL
             for (int c = 0; c < C; c++) {
                 const uint8_t *xb = x + c * xs + b * KVLM_Q8_K_BYTES;
-                /* sums of the 8 sub-blocks (Q8_K bsums are per 16) as int16
-                 * pairs (2p, 2p+1), |sum| <= 32*127 */
-                __m256i xs8 = _mm256_madd_epi16(ld256(xb + 260), _mm256_set1_epi16(1));
-                __m256i pk = _mm256_packs_epi32(xs8, xs8);
-                __m256i imin = _mm256_setzero_si256();
+                __m256i pk = k45_x_sums(xb), imin = _mm256_setzero_si256();
                 UNROLL
-                for (int p = 0; p < 4; p++) {
-                    __m256i xw = _mm256_permutevar8x32_epi32(pk, _mm256_set1_epi32((p / 2) * 4 + (p % 2)));
-                    imin = _mm256_add_epi32(imin, _mm256_madd_epi16(ld256(eb + 2304 + 32 * p), xw));
-                }
-                __m256 dx = _mm256_set1_ps(kvlm_ld_f32(xb));
-                __m256 a = _mm256_mul_ps(_mm256_mul_ps(dv, dx), _mm256_cvtepi32_ps(isum[c]));
-                __m256 cc = _mm256_mul_ps(_mm256_mul_ps(dmv, dx), _mm256_cvtepi32_ps(imin));
-                acc[c] = _mm256_add_ps(acc[c], _mm256_sub_ps(a, cc));
+                for (int p = 0; p < 4; p++)
+                    imin = _mm256_add_epi32(imin, _mm256_madd_epi16(ld256(eb + 2304 + 32 * p), k45_x_pair(pk, p)));
+                acc[c] = k45_accum(acc[c], dv, dmv, kvlm_ld_f32(xb), isum[c], imin);
             }
         }
     }
