@@ -16,6 +16,8 @@
  *     F16/BF16 weights the reference's vec_dot, on every ISA - for m rows
  *     at once vs each row alone, with 1, 2 and 3 threads, in the row and
  *     the x8 layout;
+ *   - x8_dot over more K-quant groups than one pass of the prefill
+ *     expansion holds, every ISA against kvlm_ref_x8_dot bit for bit;
  *   - panel_dot (the F32 batched path): every element of every rows x m
  *     shape (1..9 x 1..9, n with a float tail) equals vec_dot;
  *   - dot_rows / mad_rows (attention over KV rows) equal vec_dot / a
@@ -668,6 +670,41 @@ static void test_matmul(void)
     kvlm_threadpool_free(pools[2]);
 }
 
+/* x8_dot called directly with more K-quant groups than one expansion pass
+ * of the prefill path holds (512 KB: 184-210 groups of one super-block),
+ * so the pass loop runs more than once; every ISA against the reference */
+static void test_x8_expand_passes(void)
+{
+    static const kvlm_dtype types[3] = {KVLM_DTYPE_Q4_K, KVLM_DTYPE_Q5_K, KVLM_DTYPE_Q6_K};
+    const int64_t n = 256, ngroups = 450, m = 9;
+    for (int ti = 0; ti < 3; ti++) {
+        kvlm_dtype t = types[ti];
+        size_t rb = kvlm_dtype_row_bytes(t, n), xs = kvlm_dtype_row_bytes(KVLM_DTYPE_Q8_K, n);
+        uint8_t *w = xaligned(rb * 8 * ngroups), *g = xaligned(rb * 8 * ngroups), *x = xaligned(xs * m);
+        float *xf = xaligned((size_t)n * 4), *y0 = xaligned((size_t)(m * 8 * ngroups) * 4),
+              *y1 = xaligned((size_t)(m * 8 * ngroups) * 4);
+        for (int64_t r = 0; r < 8 * ngroups; r++)
+            random_row(t, w + r * rb, n);
+        kvlm_x8_pack(t, n, w, rb, ngroups, g);
+        for (int64_t c = 0; c < m; c++) {
+            for (int64_t i = 0; i < n; i++)
+                xf[i] = frand();
+            kvlm_kernels_ref.quantize_row(KVLM_DTYPE_Q8_K, xf, x + c * xs, n);
+        }
+        kvlm_ref_x8_dot(t, n, g, ngroups, x, xs, NULL, m, y0, 8 * ngroups);
+        for (int k = 0; k < n_isas; k++) {
+            if (!isas[k]->x8_dot)
+                continue;
+            memset(y1, 0xff, (size_t)(m * 8 * ngroups) * 4);
+            isas[k]->x8_dot(t, n, g, ngroups, x, xs, NULL, m, y1, 8 * ngroups);
+            CHECK(memcmp(y0, y1, (size_t)(m * 8 * ngroups) * 4) == 0,
+                  "%s x8_dot %s, %lld groups x %lld rows: differs from the reference", isas[k]->name,
+                  kvlm_dtype_traits_get(t)->name, (long long)ngroups, (long long)m);
+        }
+        free(w); free(g); free(x); free(xf); free(y0); free(y1);
+    }
+}
+
 int main(void)
 {
     CHECK(kvlm_dtype_row_bytes(KVLM_DTYPE_Q4_K, 512) == 288, "q4_K row bytes");
@@ -691,5 +728,6 @@ int main(void)
     test_panels();
     test_attn_rows();
     test_matmul();
+    test_x8_expand_passes();
     TEST_MAIN_END("test_kernels");
 }
