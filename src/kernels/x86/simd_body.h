@@ -862,8 +862,11 @@ ALWAYS_INLINE void x8k_tile(const int C, bool five, int64_t nb, const uint8_t *g
  * (<= 2 * 2*63*127 = 32004) add in int16 before vpmaddwd applies the
  * sub-block's scale; vpshufb puts a scale byte into the high byte of both
  * int16 halves of its lane and an arithmetic shift sign-extends it. */
-ALWAYS_INLINE __m256i k6_scale(const uint8_t *gb, int g0, int g1, __m256i base)
+ALWAYS_INLINE __m256i k6_scale(const uint8_t *gb, int g0, int g1)
 {
+    /* lane r' of a 128-bit half: bytes 4r' (+ index) into bytes 1 and 3, 0 elsewhere */
+    const __m256i base = _mm256_setr_epi32(0x00800080, 0x04800480, 0x08800880, 0x0C800C80,
+                                           0x00800080, 0x04800480, 0x08800880, 0x0C800C80);
     __m256i w = ld256(gb + 16 + 32 * (48 + g0 / 4));
     __m256i ctl = _mm256_add_epi32(base, _mm256_set1_epi32(((g0 % 4) << 8) | ((g1 % 4) << 24)));
     return _mm256_srai_epi16(_mm256_shuffle_epi8(w, ctl), 8);
@@ -883,9 +886,6 @@ ALWAYS_INLINE void x8k6_tile(const int C, int64_t nb, const uint8_t *g, const ui
                              float *y, int64_t ldy)
 {
     const size_t gbb = 8 * KVLM_Q6_K_BYTES;
-    /* lane r' of a 128-bit half: bytes 4r' (+ index) into bytes 1 and 3, 0 elsewhere */
-    const __m256i base = _mm256_setr_epi32(0x00800080, 0x04800480, 0x08800880, 0x0C800C80,
-                                           0x00800080, 0x04800480, 0x08800880, 0x0C800C80);
     __m256 acc[4];
     UNROLL
     for (int c = 0; c < C; c++)
@@ -901,7 +901,7 @@ ALWAYS_INLINE void x8k6_tile(const int C, int64_t nb, const uint8_t *g, const ui
             UNROLL
             for (int k = 0; k < 4; k++) {
                 const int g0 = 8 * h + 2 * k;
-                __m256i sc[2] = {k6_scale(gb, g0, g0, base), k6_scale(gb, g0 + 1, g0 + 1, base)};
+                __m256i sc[2] = {k6_scale(gb, g0, g0), k6_scale(gb, g0 + 1, g0 + 1)};
                 __m256i t[4];
                 UNROLL
                 for (int j = 0; j < 8; j++) {
@@ -919,7 +919,7 @@ ALWAYS_INLINE void x8k6_tile(const int C, int64_t nb, const uint8_t *g, const ui
         }
         UNROLL
         for (int p = 0; p < 8; p++) { /* sub-blocks 2p, 2p+1: scales x the Q8_K block sums */
-            __m256i scp = k6_scale(gb, 2 * p, 2 * p + 1, base);
+            __m256i scp = k6_scale(gb, 2 * p, 2 * p + 1);
             UNROLL
             for (int c = 0; c < C; c++)
                 corr[c] = _mm256_add_epi32(corr[c], _mm256_madd_epi16(scp, bcast4(x + c * xs + b * KVLM_Q8_K_BYTES + 260 + 4 * p)));
@@ -1026,17 +1026,15 @@ ALWAYS_INLINE void xk45_expand(const bool five, int64_t nb, const uint8_t *g, ui
 ALWAYS_INLINE void xk6_expand(int64_t nb, const uint8_t *g, uint8_t *e)
 {
     const size_t gbb = 8 * KVLM_Q6_K_BYTES;
-    const __m256i base = _mm256_setr_epi32(0x00800080, 0x04800480, 0x08800880, 0x0C800C80,
-                                           0x00800080, 0x04800480, 0x08800880, 0x0C800C80);
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *gb = g + b * gbb;
         uint8_t *eb = e + b * XK6_BYTES;
         UNROLL
         for (int s = 0; s < 16; s++)
-            st256(eb + 2048 + 32 * s, k6_scale(gb, s, s, base));
+            st256(eb + 2048 + 32 * s, k6_scale(gb, s, s));
         UNROLL
         for (int p = 0; p < 8; p++)
-            st256(eb + 2560 + 32 * p, k6_scale(gb, 2 * p, 2 * p + 1, base));
+            st256(eb + 2560 + 32 * p, k6_scale(gb, 2 * p, 2 * p + 1));
         _mm256_storeu_ps((float *)(void *)(eb + 2816), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)gb)));
         /* elements 128h + 32k + 4j.. of each row: vector 32h + 8k + j */
         for (int h = 0; h < 2; h++)
@@ -1049,16 +1047,16 @@ ALWAYS_INLINE void xk6_expand(int64_t nb, const uint8_t *g, uint8_t *e)
     }
 }
 
-/* one expanded group x C <= 4 activation rows (Q8_K): y[c*ldy + r]. kind 4,
- * 5 or 6 (Q4_K, Q5_K, Q6_K) sets the sub-block length and how many
+/* one expanded group x C <= 4 activation rows (Q8_K): y[c*ldy + r]. The
+ * type t (a constant at every call) sets the sub-block length and how many
  * vpmaddubsw results add in int16 before vpmaddwd widens them: at most
  * 2*15*127 = 3810 per result for Q4_K (8 add), 7874 for Q5_K (4), 16002 for
  * Q6_K (2) - never past 32767. */
-ALWAYS_INLINE void xk_tile(const int C, const int kind, int64_t nb, const uint8_t *e, const uint8_t *x, size_t xs,
+ALWAYS_INLINE void xk_tile(const int C, const kvlm_dtype t, int64_t nb, const uint8_t *e, const uint8_t *x, size_t xs,
                            float *y, int64_t ldy)
 {
-    const bool six = kind == 6;
-    const int nsub = six ? 16 : 8, sv = six ? 4 : 8, flush = kind == 4 ? 8 : kind == 5 ? 4 : 2;
+    const bool six = t == KVLM_DTYPE_Q6_K;
+    const int nsub = six ? 16 : 8, sv = six ? 4 : 8;
     const size_t ebytes = six ? XK6_BYTES : XK45_BYTES;
     __m256 acc[4];
     UNROLL
@@ -1073,7 +1071,7 @@ ALWAYS_INLINE void xk_tile(const int C, const int kind, int64_t nb, const uint8_
             isum[c] = _mm256_setzero_si256();
         for (int s = 0; s < nsub; s++) {
             const __m256i S = ld256(eb + 2048 + 32 * s);
-            __m256i t[4];
+            __m256i part[4];
 #if KVLM_SIMD_VNNI
             /* int32 sub-block sums (<= 32*63*127), then times the scale */
             UNROLL
@@ -1081,24 +1079,24 @@ ALWAYS_INLINE void xk_tile(const int C, const int kind, int64_t nb, const uint8_
                 const __m256i w = ld256(eb + 32 * (sv * s + v));
                 UNROLL
                 for (int c = 0; c < C; c++)
-                    t[c] = _mm256_dpbusd_epi32(v == 0 ? _mm256_setzero_si256() : t[c], w,
+                    part[c] = _mm256_dpbusd_epi32(v == 0 ? _mm256_setzero_si256() : part[c], w,
                                                bcast4(xq + c * xs + 4 * (sv * s + v)));
             }
             const __m256i S32 = _mm256_srai_epi32(S, 16);
             UNROLL
             for (int c = 0; c < C; c++)
-                isum[c] = _mm256_add_epi32(isum[c], _mm256_mullo_epi32(t[c], S32));
-            (void)flush;
+                isum[c] = _mm256_add_epi32(isum[c], _mm256_mullo_epi32(part[c], S32));
 #else
+            const int flush = t == KVLM_DTYPE_Q4_K ? 8 : t == KVLM_DTYPE_Q5_K ? 4 : 2;
             UNROLL
             for (int v = 0; v < sv; v++) {
                 const __m256i w = ld256(eb + 32 * (sv * s + v));
                 UNROLL
                 for (int c = 0; c < C; c++) {
                     __m256i p = _mm256_maddubs_epi16(w, bcast4(xq + c * xs + 4 * (sv * s + v)));
-                    t[c] = v % flush == 0 ? p : _mm256_add_epi16(t[c], p);
+                    part[c] = v % flush == 0 ? p : _mm256_add_epi16(part[c], p);
                     if (v % flush == flush - 1)
-                        isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(t[c], S));
+                        isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(part[c], S));
                 }
             }
 #endif
@@ -1139,12 +1137,13 @@ ALWAYS_INLINE void xk_tile(const int C, const int kind, int64_t nb, const uint8_
  * groups as XK_SCRATCH holds at a time, expanded once, then tiles of 4 rows
  * (the rest in one smaller tile) over each. false (nothing written) when no
  * scratch can be had: the caller runs the unexpanded tiles, same bits. */
-ALWAYS_INLINE bool xk_rows(const int kind, int64_t n, const uint8_t *gp, int64_t ngroups, const uint8_t *xb,
+ALWAYS_INLINE bool xk_rows(const kvlm_dtype t, int64_t n, const uint8_t *gp, int64_t ngroups, const uint8_t *xb,
                            size_t xs, int64_t m, float *y, int64_t ldy)
 {
     const int64_t nb = n / 256;
-    const size_t gs = (size_t)nb * 8 * (kind == 4 ? KVLM_Q4_K_BYTES : kind == 5 ? KVLM_Q5_K_BYTES : KVLM_Q6_K_BYTES);
-    const size_t es = (size_t)nb * (kind == 6 ? XK6_BYTES : XK45_BYTES);
+    const bool six = t == KVLM_DTYPE_Q6_K;
+    const size_t gs = (size_t)nb * 8 * (six ? KVLM_Q6_K_BYTES : t == KVLM_DTYPE_Q5_K ? KVLM_Q5_K_BYTES : KVLM_Q4_K_BYTES);
+    const size_t es = (size_t)nb * (six ? XK6_BYTES : XK45_BYTES);
     int64_t per = (int64_t)(XK_SCRATCH / es);
     per = per < 1 ? 1 : per > ngroups ? ngroups : per;
     uint8_t *e = kvlm_thread_scratch(KVLM_SCRATCH_EXPAND, (size_t)per * es);
@@ -1153,25 +1152,44 @@ ALWAYS_INLINE bool xk_rows(const int kind, int64_t n, const uint8_t *gp, int64_t
     for (int64_t g0 = 0; g0 < ngroups; g0 += per) {
         const int64_t ng = ngroups - g0 < per ? ngroups - g0 : per;
         for (int64_t g = 0; g < ng; g++) {
-            if (kind == 6)
+            if (six)
                 xk6_expand(nb, gp + (g0 + g) * gs, e + g * es);
             else
-                xk45_expand(kind == 5, nb, gp + (g0 + g) * gs, e + g * es);
+                xk45_expand(t == KVLM_DTYPE_Q5_K, nb, gp + (g0 + g) * gs, e + g * es);
         }
         float *yg = y + 8 * g0;
         int64_t c = 0;
         for (; c + 4 <= m; c += 4)
             for (int64_t g = 0; g < ng; g++)
-                xk_tile(4, kind, nb, e + g * es, xb + c * xs, xs, yg + c * ldy + 8 * g, ldy);
+                xk_tile(4, t, nb, e + g * es, xb + c * xs, xs, yg + c * ldy + 8 * g, ldy);
         for (int64_t g = 0; g < ng; g++)
             switch (m - c) {
-            case 3: xk_tile(3, kind, nb, e + g * es, xb + c * xs, xs, yg + c * ldy + 8 * g, ldy); break;
-            case 2: xk_tile(2, kind, nb, e + g * es, xb + c * xs, xs, yg + c * ldy + 8 * g, ldy); break;
-            case 1: xk_tile(1, kind, nb, e + g * es, xb + c * xs, xs, yg + c * ldy + 8 * g, ldy); break;
+            case 3: xk_tile(3, t, nb, e + g * es, xb + c * xs, xs, yg + c * ldy + 8 * g, ldy); break;
+            case 2: xk_tile(2, t, nb, e + g * es, xb + c * xs, xs, yg + c * ldy + 8 * g, ldy); break;
+            case 1: xk_tile(1, t, nb, e + g * es, xb + c * xs, xs, yg + c * ldy + 8 * g, ldy); break;
             default: break;
             }
     }
     return true;
+}
+
+/* a K-quant x8_dot (t a constant at each call): expanded for prefill
+ * (XK_MIN_ROWS rows or more, when scratch can be had), else the tiles.
+ * The AVX-512 table hands the Q6_K tiles (decode) to the AVX2 table's:
+ * built with the AVX-512 flags, the same source streamed weights from
+ * memory at 60-70% of the speed (TinyLlama Q6_K decode 15-20 tok/s vs
+ * 26-28; from L3 it was faster). Every path gives the same bits. */
+ALWAYS_INLINE void xk_dot(const kvlm_dtype t, int64_t n, const uint8_t *gp, int64_t ngroups, const uint8_t *xb,
+                          size_t xs, int64_t m, float *y, int64_t ldy)
+{
+    if (m >= XK_MIN_ROWS && xk_rows(t, n, gp, ngroups, xb, xs, m, y, ldy))
+        return;
+    if (t != KVLM_DTYPE_Q6_K)
+        x8k_cols(t == KVLM_DTYPE_Q5_K, n, gp, ngroups, xb, xs, m, y, ldy);
+    else if (KVLM_SIMD_VNNI)
+        kvlm_kernels_avx2()->x8_dot(t, n, gp, ngroups, xb, xs, NULL, m, y, ldy);
+    else
+        x8k6_rows(n, gp, ngroups, xb, xs, m, y, ldy);
 }
 
 /* ---- F16/BF16 weights in the x8 layout x F32 activations ---------------------
@@ -1263,28 +1281,9 @@ static void simd_x8_dot(kvlm_dtype wt, int64_t n, const void *groups, int64_t ng
     const uint8_t *gp = groups, *xb = x;
     /* each call passes its type's constants, so each type gets its own loops */
     switch (wt) {
-    case KVLM_DTYPE_Q4_K:
-        if (m < XK_MIN_ROWS || !xk_rows(4, n, gp, ngroups, xb, xs, m, y, ldy))
-            x8k_cols(false, n, gp, ngroups, xb, xs, m, y, ldy);
-        return;
-    case KVLM_DTYPE_Q5_K:
-        if (m < XK_MIN_ROWS || !xk_rows(5, n, gp, ngroups, xb, xs, m, y, ldy))
-            x8k_cols(true, n, gp, ngroups, xb, xs, m, y, ldy);
-        return;
-    case KVLM_DTYPE_Q6_K:
-#if KVLM_SIMD_VNNI
-        /* decode: the AVX2 table's Q6_K tile. Built with the AVX-512 flags
-         * the same source streamed weights from memory at 60-70% of the
-         * speed (TinyLlama Q6_K decode 15-20 tok/s vs 26-28; from L3 it was
-         * faster), so the AVX-512 table hands these calls over: same bits */
-        if (m < XK_MIN_ROWS) {
-            kvlm_kernels_avx2()->x8_dot(wt, n, groups, ngroups, x, xs, xsum, m, y, ldy);
-            return;
-        }
-#endif
-        if (m < XK_MIN_ROWS || !xk_rows(6, n, gp, ngroups, xb, xs, m, y, ldy))
-            x8k6_rows(n, gp, ngroups, xb, xs, m, y, ldy);
-        return;
+    case KVLM_DTYPE_Q4_K: xk_dot(KVLM_DTYPE_Q4_K, n, gp, ngroups, xb, xs, m, y, ldy); return;
+    case KVLM_DTYPE_Q5_K: xk_dot(KVLM_DTYPE_Q5_K, n, gp, ngroups, xb, xs, m, y, ldy); return;
+    case KVLM_DTYPE_Q6_K: xk_dot(KVLM_DTYPE_Q6_K, n, gp, ngroups, xb, xs, m, y, ldy); return;
     case KVLM_DTYPE_Q4_0: x8_rows(QK_Q4_0, n, gp, ngroups, xb, xs, xsum, m, y, ldy); return;
     case KVLM_DTYPE_Q5_0: x8_rows(QK_Q5_0, n, gp, ngroups, xb, xs, xsum, m, y, ldy); return;
     case KVLM_DTYPE_F16: x8f_rows(KVLM_DTYPE_F16, n, gp, ngroups, xb, xs, m, y, ldy); return;
