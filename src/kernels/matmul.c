@@ -45,6 +45,7 @@
 #define PANEL_MIN_ROWS 4          /* fewer X rows: dot products straight from the weights */
 #define PANEL_BYTES (160 * 1024)  /* F32 weight tile kept in L2 */
 #define X8_CHUNK_BYTES (192 * 1024) /* x8 weight rows per claimed chunk, at most (L2) */
+#define X8_FLOAT_MIN_ROWS 48        /* ... but F16/BF16 chunks keep 6 groups */
 
 static size_t act_stride(const kvlm_weight *w)
 {
@@ -318,6 +319,11 @@ void kvlm_matmul(struct kvlm_threadpool *tp, const kvlm_kernel_ops *ops,
          * reuses nothing, so its chunks are not capped (the F16/BF16
          * decode kernel wants 4 groups - 4 independent FMA chains - per
          * call, which a capped chunk of long rows does not hold) */
+        /* F16/BF16 prefill tiles span 6 groups (AVX-512: 3 zmm of 2
+         * groups each); long rows (the FFN down projection) would cap a
+         * chunk below that and leave the 1- or 2-pair tiles, 20% slower */
+        if (kvlm_x8_float(w->type) && cap < X8_FLOAT_MIN_ROWS)
+            cap = X8_FLOAT_MIN_ROWS;
         if (m > 1 && cap >= 8 && cc > cap)
             cc = cap;
         c.chunk_cols = cc < 8 ? 8 : cc;

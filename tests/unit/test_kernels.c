@@ -574,9 +574,12 @@ static void test_attn_rows(void)
 static void test_matmul(void)
 {
     kvlm_threadpool *pools[3] = {NULL, kvlm_threadpool_create(2), kvlm_threadpool_create(3)};
-    /* n_out, m: groups + tail rows; tail only; many groups; 3 groups, one row */
-    static const int64_t shapes[4][2] = {{45, 37}, {3, 5}, {130, 2}, {27, 1}};
-    for (int si = 0; si < 4; si++)
+    /* n_out, m: groups + tail rows; tail only; many groups; 3 groups, one row;
+     * 50 groups, so that a thread's chunk holds 7 (1 thread), 4 (2) or 3
+     * (3 threads) groups against 2 full 8-row tiles and 3 rows (the F16/BF16
+     * AVX-512 tiles of 6, 4 and 2 groups and the odd one) */
+    static const int64_t shapes[5][2] = {{45, 37}, {3, 5}, {130, 2}, {27, 1}, {400, 19}};
+    for (int si = 0; si < 5; si++)
     for (int ti = 0; ti < N_WTYPES; ti++) {
         kvlm_dtype t = WEIGHT_TYPES[ti];
         const kvlm_dtype_traits *tr = kvlm_dtype_traits_get(t);
