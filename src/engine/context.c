@@ -118,8 +118,9 @@ kvlm_status kvlm_context_create(kvlm_model *model, const kvlm_context_params *pa
     if (bo > mm) mm = bo;
     kvlm_dtype act = kvlm_dtype_traits_get(p.kv_type)->act_type;
     size_t qact = align64(kvlm_dtype_row_bytes(act, in->head_dim) + 64);
-    /* attention keeps a score row and a quantized query per head of a KV group */
-    size_t group = (size_t)(in->n_heads / in->n_kv_heads);
+    /* attention keeps a score row and a quantized query per head of a KV
+     * group, for each token of a tile (forward.c) */
+    size_t group = (size_t)(in->n_heads / in->n_kv_heads) * KVLM_ATTN_TOKENS;
     size_t srow = align64((size_t)p.n_ctx * 4 + 64);
     size_t sizes[] = {
         nbt * E * 4, nbt * E * 4, nbt * QD * 4, nbt * KD * 4, nbt * KD * 4,

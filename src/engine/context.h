@@ -12,7 +12,8 @@
  *   att    [n][n_heads*head_dim]
  *   h1, h2 [n][n_ff]
  *   mm     matmul scratch (activation rows quantized per row)
- *   per thread: scores [n_ctx] floats, qact (one head row in the KV act type)
+ *   per thread: for KVLM_ATTN_TOKENS tokens x the query heads of a KV group,
+ *          a score row of n_ctx floats and a query row in the KV act type
  */
 #ifndef KVLM_CONTEXT_H
 #define KVLM_CONTEXT_H
@@ -25,8 +26,8 @@
 #include "model/model.h"
 
 typedef struct kvlm_thread_scratch {
-    float *scores;            /* [group][scores_stride]: one row per query head of a KV group */
-    void *qact;               /* [group] head rows in act_type(kv_type), qact_stride bytes apart */
+    float *scores;            /* [KVLM_ATTN_TOKENS * group][scores_stride]: a row per (token, query head) */
+    void *qact;               /* as many head rows in act_type(kv_type), qact_stride bytes apart */
     size_t scores_stride;     /* floats, >= n_ctx */
     size_t qact_stride;       /* bytes */
 } kvlm_thread_scratch;

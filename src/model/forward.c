@@ -11,11 +11,14 @@
  *     own fixed order for a row of that length), then V rows accumulated
  *     with vec_mad in position order. Nothing
  *     depends on how many tokens the batch holds or which thread runs it;
- *   - work is split between threads by whole rows / (token, KV head) items;
- *     which thread runs an item never matters (scratch is per thread).
+ *   - work is split between threads by whole rows / (token tile, KV head)
+ *     items; which thread runs an item, and which tokens share its tile,
+ *     never matters (scratch is per thread; see attn_fn).
  */
 #include <math.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "core/status.h"
@@ -170,15 +173,34 @@ static inline __attribute__((always_inline)) void prefetch_seg(const kvlm_block_
         __builtin_prefetch(r + o, 0, 3);
 }
 
-/* Items are (token i, KV head g), claimed one at a time from t->next (the
- * cost of an item grows with its position, so a static split would leave
- * one thread with most of a causal prefill). Within a KV block the rows of
- * one head are consecutive, so scores and V accumulation go block segment
- * by block segment through dot_rows / mad_rows, which give the bits of
- * vec_dot / vec_mad per row; every query head of the group takes its turn
- * on a segment while the segment's rows are in L1 (grouped-query
- * attention: K and V are read from memory once per group, not per head).
- * Per head the operations and their order are those of one head alone. */
+/* Items are (tile, KV head): a tile is up to KVLM_ATTN_TOKENS consecutive
+ * batch rows, claimed one item at a time from t->next (the cost of an item
+ * grows with its positions, so a static split would leave one thread with
+ * most of a causal prefill). The rows of a tile that share a block table
+ * (one sequence) go through the KV blocks together: a block's K (then V)
+ * rows of the head are read from memory once and serve every token of the
+ * run and every query head of the group (grouped-query attention) while
+ * they are in L1. Within a block the rows of one head are consecutive, so
+ * scores and V accumulation go segment by segment through dot_rows /
+ * mad_rows, which give the bits of vec_dot / vec_mad per row. For each
+ * (token, head) the segments are its own positions [start, pos] split at
+ * block boundaries, in position order, whatever the other tokens of the
+ * tile: the operations and their order are those of the token alone. */
+typedef struct attn_run {
+    int n;                     /* tokens */
+    int pos[KVLM_ATTN_TOKENS], start[KVLM_ATTN_TOKENS];
+    int lo, hi;                /* min start, max pos */
+} attn_run;
+
+/* rows [lo, hi] of block blk that position range [start, pos] covers */
+static inline bool seg_of(int blk, int bs, int start, int pos, int *lo, int *hi)
+{
+    int b0 = blk * bs;
+    *lo = start > b0 ? start : b0;
+    *hi = pos < b0 + bs - 1 ? pos : b0 + bs - 1;
+    return *lo <= *hi;
+}
+
 static void attn_fn(void *arg, int ith, int nth)
 {
     (void)nth;
@@ -189,48 +211,74 @@ static void attn_fn(void *arg, int ith, int nth)
     const kvlm_model *m = ctx->model;
     int hd = m->info.head_dim, nh = m->info.n_heads, nkv = m->info.n_kv_heads, group = nh / nkv;
     int bs = p->block_size;
+    size_t rb = p->row_bytes;
     kvlm_dtype kt = p->kv_type;
     kvlm_dtype act = kvlm_dtype_traits_get(kt)->act_type;
     float *scores0 = ctx->ts[ith].scores;
     uint8_t *qact0 = ctx->ts[ith].qact;
     const size_t ss = ctx->ts[ith].scores_stride, qs = ctx->ts[ith].qact_stride;
     float scale = 1.0f / sqrtf((float)hd);
-    long n_items = (long)t->b->n * nkv;
+    const int n = t->b->n;
+    long n_items = (long)((n + KVLM_ATTN_TOKENS - 1) / KVLM_ATTN_TOKENS) * nkv;
     for (;;) {
         long it = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed);
         if (it >= n_items)
             break;
-        int i = (int)(it / nkv), kvh = (int)(it % nkv);
-        int pos = t->b->pos[i];
-        const int32_t *table = t->b->tables[i];
-        int start = 0;
-        if (m->sliding_window > 0 && pos >= m->sliding_window) start = pos - m->sliding_window + 1;
-        /* scores of the whole group, KV segment by segment: each segment's K
-         * rows are read from memory once and serve every query head */
-        for (int g = 0; g < group; g++)
-            ops->quantize_row(act, t->q + i * t->ldq + (kvh * group + g) * hd, qact0 + g * qs, hd);
-        for (int j = start; j <= pos;) {
-            int slot = j % bs, nr = bs - slot < pos + 1 - j ? bs - slot : pos + 1 - j;
-            const uint8_t *krows = kvlm_kv_row(p, table[j / bs], t->l, 0, kvh, slot);
-            prefetch_seg(p, table, t->l, 0, kvh, j - slot + ATTN_PREFETCH_BLOCKS * bs, pos);
-            for (int g = 0; g < group; g++)
-                dot_seg(ops, kt, hd, krows, p->row_bytes, nr, qact0 + g * qs, scores0 + g * ss + j);
-            j += nr;
-        }
-        for (int g = 0; g < group; g++) {
-            ops->softmax(pos + 1 - start, scores0 + g * ss + start, scale);
-            memset(t->out + i * t->ldo + (kvh * group + g) * hd, 0, (size_t)hd * sizeof(float));
-        }
-        /* V likewise: each head's output still accumulates its rows in
-         * position order, segment after segment */
-        for (int j = start; j <= pos;) {
-            int slot = j % bs, nr = bs - slot < pos + 1 - j ? bs - slot : pos + 1 - j;
-            const uint8_t *vrows = kvlm_kv_row(p, table[j / bs], t->l, 1, kvh, slot);
-            prefetch_seg(p, table, t->l, 1, kvh, j - slot + ATTN_PREFETCH_BLOCKS * bs, pos);
-            for (int g = 0; g < group; g++)
-                mad_seg(ops, kt, hd, vrows, p->row_bytes, nr, scores0 + g * ss + j,
-                        t->out + i * t->ldo + (kvh * group + g) * hd);
-            j += nr;
+        int kvh = (int)(it % nkv);
+        int i0 = (int)(it / nkv) * KVLM_ATTN_TOKENS, i1 = i0 + KVLM_ATTN_TOKENS < n ? i0 + KVLM_ATTN_TOKENS : n;
+        for (int a = i0; a < i1;) {
+            /* the run [a, e) of rows with a's block table */
+            const int32_t *table = t->b->tables[a];
+            int e = a + 1;
+            while (e < i1 && t->b->tables[e] == table)
+                e++;
+            attn_run r = {.n = e - a, .lo = INT32_MAX, .hi = -1};
+            for (int k = 0; k < r.n; k++) {
+                int pos = t->b->pos[a + k], start = 0;
+                if (m->sliding_window > 0 && pos >= m->sliding_window)
+                    start = pos - m->sliding_window + 1;
+                r.pos[k] = pos;
+                r.start[k] = start;
+                r.lo = start < r.lo ? start : r.lo;
+                r.hi = pos > r.hi ? pos : r.hi;
+                for (int g = 0; g < group; g++)
+                    ops->quantize_row(act, t->q + (a + k) * t->ldq + (kvh * group + g) * hd,
+                                      qact0 + (size_t)(k * group + g) * qs, hd);
+            }
+            /* scores, KV block by block */
+            for (int blk = r.lo / bs; blk <= r.hi / bs; blk++) {
+                const uint8_t *krows = kvlm_kv_row(p, table[blk], t->l, 0, kvh, 0);
+                prefetch_seg(p, table, t->l, 0, kvh, (blk + ATTN_PREFETCH_BLOCKS) * bs, r.hi);
+                for (int k = 0; k < r.n; k++) {
+                    int lo, hi;
+                    if (!seg_of(blk, bs, r.start[k], r.pos[k], &lo, &hi))
+                        continue;
+                    for (int g = 0; g < group; g++)
+                        dot_seg(ops, kt, hd, krows + (size_t)(lo - blk * bs) * rb, rb, hi - lo + 1,
+                                qact0 + (size_t)(k * group + g) * qs, scores0 + (size_t)(k * group + g) * ss + lo);
+                }
+            }
+            for (int k = 0; k < r.n; k++)
+                for (int g = 0; g < group; g++) {
+                    ops->softmax(r.pos[k] + 1 - r.start[k], scores0 + (size_t)(k * group + g) * ss + r.start[k], scale);
+                    memset(t->out + (a + k) * t->ldo + (kvh * group + g) * hd, 0, (size_t)hd * sizeof(float));
+                }
+            /* V likewise: each head's output accumulates its rows in
+             * position order, block after block */
+            for (int blk = r.lo / bs; blk <= r.hi / bs; blk++) {
+                const uint8_t *vrows = kvlm_kv_row(p, table[blk], t->l, 1, kvh, 0);
+                prefetch_seg(p, table, t->l, 1, kvh, (blk + ATTN_PREFETCH_BLOCKS) * bs, r.hi);
+                for (int k = 0; k < r.n; k++) {
+                    int lo, hi;
+                    if (!seg_of(blk, bs, r.start[k], r.pos[k], &lo, &hi))
+                        continue;
+                    for (int g = 0; g < group; g++)
+                        mad_seg(ops, kt, hd, vrows + (size_t)(lo - blk * bs) * rb, rb, hi - lo + 1,
+                                scores0 + (size_t)(k * group + g) * ss + lo,
+                                t->out + (a + k) * t->ldo + (kvh * group + g) * hd);
+                }
+            }
+            a = e;
         }
     }
 }

@@ -40,6 +40,11 @@ kvlm_status kvlm_forward(struct kvlm_context *ctx, const kvlm_fwd_batch *b);
 void kvlm_forward_llama(struct kvlm_context *ctx, const kvlm_fwd_batch *b);
 void kvlm_forward_gpt2(struct kvlm_context *ctx, const kvlm_fwd_batch *b);
 
+/* Attention takes up to this many consecutive tokens of one sequence
+ * together, so that each KV block they share is read from memory once per
+ * tile rather than once per token (forward.c). */
+#define KVLM_ATTN_TOKENS 4
+
 /* Shared stages (forward.c). */
 /* Writes rows k[i], v[i] (n_kv_heads*head_dim floats, ldk/ldv apart) of
  * layer l into the cache at each token's position. */
