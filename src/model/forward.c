@@ -127,16 +127,18 @@ typedef struct attn_task {
     atomic_long next;         /* next unclaimed (token, KV head) item */
 } attn_task;
 
-/* ops->dot_rows / mad_rows over rows of one block, or the one-row kernels */
+/* ops->dot_rows / mad_rows over rows of one block, or the one-row kernels:
+ * scores of nx query rows (xs bytes apart) into out rows ldo floats apart */
 static void dot_seg(const kvlm_kernel_ops *ops, kvlm_dtype kt, int hd, const uint8_t *rows, size_t stride,
-                    int nr, const void *x, float *out)
+                    int nr, const uint8_t *x, size_t xs, int nx, float *out, size_t ldo)
 {
     if (ops->dot_rows) {
-        ops->dot_rows(kt, hd, rows, stride, nr, x, out);
+        ops->dot_rows(kt, hd, rows, stride, nr, x, xs, nx, out, ldo);
         return;
     }
-    for (int j = 0; j < nr; j++)
-        out[j] = ops->vec_dot(kt, hd, rows + (size_t)j * stride, x);
+    for (int q = 0; q < nx; q++)
+        for (int j = 0; j < nr; j++)
+            out[q * ldo + j] = ops->vec_dot(kt, hd, rows + (size_t)j * stride, x + q * xs);
 }
 
 static void mad_seg(const kvlm_kernel_ops *ops, kvlm_dtype kt, int hd, const uint8_t *rows, size_t stride,
@@ -253,9 +255,8 @@ static void attn_fn(void *arg, int ith, int nth)
                     int lo, hi;
                     if (!seg_of(blk, bs, r.start[k], r.pos[k], &lo, &hi))
                         continue;
-                    for (int g = 0; g < group; g++)
-                        dot_seg(ops, kt, hd, krows + (size_t)(lo - blk * bs) * rb, rb, hi - lo + 1,
-                                qact0 + (size_t)(k * group + g) * qs, scores0 + (size_t)(k * group + g) * ss + lo);
+                    dot_seg(ops, kt, hd, krows + (size_t)(lo - blk * bs) * rb, rb, hi - lo + 1,
+                            qact0 + (size_t)(k * group) * qs, qs, group, scores0 + (size_t)(k * group) * ss + lo, ss);
                 }
             }
             for (int k = 0; k < r.n; k++)

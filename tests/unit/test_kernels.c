@@ -541,21 +541,29 @@ static void test_attn_rows(void)
             const kvlm_dtype_traits *tr = kvlm_dtype_traits_get(t);
             size_t rb = kvlm_dtype_row_bytes(t, n) + 6; /* odd stride: rows not aligned */
             enum { NR = 19 };
-            uint8_t *rows = xaligned(rb * NR), *x = xaligned(kvlm_dtype_row_bytes(tr->act_type, n));
+            /* NX queries (pairs and a single one in the AVX-512 build), xs apart */
+            enum { NX = 3 };
+            size_t xs = kvlm_dtype_row_bytes(tr->act_type, n) + 64;
+            uint8_t *rows = xaligned(rb * NR), *x = xaligned(xs * NX);
             float *xf = malloc((size_t)n * 4), *y1 = malloc((size_t)n * 4), *y2 = malloc((size_t)n * 4);
-            float a[NR], out[NR];
+            float a[NR], out[NX][NR + 1];
             for (int j = 0; j < NR; j++) {
                 random_row(t, rows + j * rb, n);
                 a[j] = frand();
             }
-            for (int64_t i = 0; i < n; i++)
-                xf[i] = frand();
-            o->quantize_row(tr->act_type, xf, x, n);
+            for (int q = NX - 1; q >= 0; q--) { /* xf ends as query 0 */
+                for (int64_t i = 0; i < n; i++)
+                    xf[i] = frand();
+                o->quantize_row(tr->act_type, xf, x + q * xs, n);
+            }
             int bad = 0;
             for (int nr = 1; nr <= NR; nr++) {
-                o->dot_rows(t, n, rows, rb, nr, x, out);
-                for (int j = 0; j < nr; j++)
-                    bad += fbits(out[j]) != fbits(o->vec_dot(t, n, rows + j * rb, x));
+                for (int nx = 1; nx <= NX; nx++) {
+                    o->dot_rows(t, n, rows, rb, nr, x, xs, nx, out[0], NR + 1);
+                    for (int q = 0; q < nx; q++)
+                        for (int j = 0; j < nr; j++)
+                            bad += fbits(out[q][j]) != fbits(o->vec_dot(t, n, rows + j * rb, x + q * xs));
+                }
                 for (int64_t i = 0; i < n; i++)
                     y1[i] = y2[i] = xf[i];
                 o->mad_rows(t, n, rows, rb, nr, a, y1);

@@ -1798,7 +1798,8 @@ static void simd_vec_mad(kvlm_dtype t, int64_t n, const void *v, float a, float 
  * transpose whose per-row tree is hsum8's: ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))
  * (IEEE addition is commutative, so operand order inside a pair does not
  * matter). Rows past a multiple of 8 and n % 8 != 0 use dot_rows(1, 1)
- * itself. mad_rows keeps up to 32 floats of y in registers across the rows
+ * itself. The AVX-512 build takes the queries in pairs, one per half of a
+ * zmm (dot_rows2). mad_rows keeps up to 32 floats of y in registers across the rows
  * (64 in 4 zmm in the AVX-512 build, half the FMAs where 512-bit FMAs run
  * at twice the 256-bit rate); each element still gets fma(a[j], v_j, y)
  * for j in order, as vec_mad. */
@@ -1818,10 +1819,9 @@ ALWAYS_INLINE __m256 hsum8x8(const __m256 v[8])
     return _mm256_add_ps(lo, hi); /* [r0 r1 r2 r3 | r4 r5 r6 r7] */
 }
 
-static void simd_dot_rows(kvlm_dtype t, int64_t n, const void *rows, size_t stride, int nr,
-                          const void *x, float *out)
+/* one query: out[j] = vec_dot(row j, x) */
+static void dot_rows1(kvlm_dtype t, int64_t n, const uint8_t *r, size_t stride, int nr, const void *x, float *out)
 {
-    const uint8_t *r = rows;
     int j = 0;
     if ((t == KVLM_DTYPE_F32 || t == KVLM_DTYPE_F16 || t == KVLM_DTYPE_BF16) && n % 8 == 0) {
         const float *xf = x;
@@ -1841,6 +1841,69 @@ static void simd_dot_rows(kvlm_dtype t, int64_t n, const void *rows, size_t stri
     }
     for (; j < nr; j++)
         out[j] = simd_vec_dot(t, n, r + (size_t)j * stride, x);
+}
+
+#ifdef __AVX512F__
+/* 8 elements of a float-type row at i, as f32 in both halves of a zmm */
+ALWAYS_INLINE __m512 load8x2(kvlm_dtype t, const uint8_t *w, int64_t i)
+{
+    if (t == KVLM_DTYPE_F32)
+        return _mm512_broadcast_f32x8(_mm256_loadu_ps((const float *)(const void *)(w + 4 * i)));
+    __m256i h = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(w + 2 * i)));
+    if (t == KVLM_DTYPE_F16)
+        return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* two queries (xa, xb; F32) against 8 rows at a time: lanes 0-7 of acc[k]
+ * run row k's 8-lane chain against xa, lanes 8-15 against xb - dot_rows1's
+ * chains, reduced by the same hsum8x8 - so each 512-bit FMA does two of its
+ * FMAs and every row is loaded once for both queries */
+static void dot_rows2(kvlm_dtype t, int64_t n, const uint8_t *r, size_t stride, int nr, const float *xa,
+                      const float *xb, float *oa, float *ob)
+{
+    int j = 0;
+    for (; j + 8 <= nr; j += 8) {
+        __m512 acc[8];
+        UNROLL
+        for (int k = 0; k < 8; k++)
+            acc[k] = _mm512_setzero_ps();
+        for (int64_t i = 0; i < n; i += 8) {
+            __m512 xv = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(xa + i)), _mm256_loadu_ps(xb + i), 1);
+            UNROLL
+            for (int k = 0; k < 8; k++)
+                acc[k] = _mm512_fmadd_ps(load8x2(t, r + (size_t)(j + k) * stride, i), xv, acc[k]);
+        }
+        __m256 v[8];
+        UNROLL
+        for (int k = 0; k < 8; k++)
+            v[k] = _mm512_castps512_ps256(acc[k]);
+        _mm256_storeu_ps(oa + j, hsum8x8(v));
+        UNROLL
+        for (int k = 0; k < 8; k++)
+            v[k] = _mm512_extractf32x8_ps(acc[k], 1);
+        _mm256_storeu_ps(ob + j, hsum8x8(v));
+    }
+    for (; j < nr; j++) {
+        oa[j] = simd_vec_dot(t, n, r + (size_t)j * stride, xa);
+        ob[j] = simd_vec_dot(t, n, r + (size_t)j * stride, xb);
+    }
+}
+#endif
+
+static void simd_dot_rows(kvlm_dtype t, int64_t n, const void *rows, size_t stride, int nr, const void *x,
+                          size_t xs, int nx, float *out, size_t ldo)
+{
+    const uint8_t *r = rows, *xq = x;
+    int q = 0;
+#ifdef __AVX512F__
+    if ((t == KVLM_DTYPE_F32 || t == KVLM_DTYPE_F16 || t == KVLM_DTYPE_BF16) && n % 8 == 0)
+        for (; q + 2 <= nx; q += 2)
+            dot_rows2(t, n, r, stride, nr, (const float *)(const void *)(xq + q * xs),
+                      (const float *)(const void *)(xq + (q + 1) * xs), out + q * ldo, out + (q + 1) * ldo);
+#endif
+    for (; q < nx; q++)
+        dot_rows1(t, n, r, stride, nr, xq + q * xs, out + q * ldo);
 }
 
 #ifdef __AVX512F__
