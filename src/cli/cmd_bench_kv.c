@@ -317,7 +317,7 @@ int bench_kv(int argc, char **argv)
                "computed_tokens_cache,computed_tokens_nocache,tokens_identical\n");
     for (int i = 0; i < n_runs; i++) {
         kv_run *k = &runs[i];
-        fprintf(f, "%d,%lld,%.3f,%.3f,%.3f,%.3f,%.4f,%lld,%lld,%s\n", k->n, P, k->ms_cache, k->ms_nocache,
+        fprintf(f, "%d,%lld,%.6f,%.6f,%.3f,%.3f,%.4f,%lld,%lld,%s\n", k->n, P, k->ms_cache, k->ms_nocache,
                 k->n / k->ms_cache * 1e3, k->n / k->ms_nocache * 1e3, k->ms_nocache / k->ms_cache,
                 k->computed_cache, k->computed_nocache, k->identical ? "true" : "false");
     }
@@ -356,7 +356,7 @@ int bench_kv(int argc, char **argv)
                kvlm_dtype_name(cp.kv_type));
         for (int i = 0; i < n_runs; i++) {
             kv_run *k = &runs[i];
-            printf("%s{\"n\": %d, \"ms_cache\": %.3f, \"ms_nocache\": %.3f, \"tokens_per_s_cache\": %.3f, "
+            printf("%s{\"n\": %d, \"ms_cache\": %.6f, \"ms_nocache\": %.6f, \"tokens_per_s_cache\": %.3f, "
                    "\"tokens_per_s_nocache\": %.3f, \"speedup\": %.4f, \"computed_tokens_cache\": %lld, "
                    "\"computed_tokens_nocache\": %lld, \"tokens_identical\": %s}",
                    i ? ", " : "", k->n, k->ms_cache, k->ms_nocache, k->n / k->ms_cache * 1e3,
