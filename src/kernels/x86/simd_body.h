@@ -502,6 +502,12 @@ static void simd_panel_dot(kvlm_dtype wt, int64_t n, const void *panel, size_t p
  * first load (perf annotate: ~40% of Q6_K's samples on that load); the
  * Q8_0/Q4_0/Q5_0 kernels showed no gain and do without. Prefetching past
  * the end of a weight is harmless (a prefetch never faults). */
+/* Decode (one activation row) tiles of Q8_0/Q4_0/Q5_0 ask for the block
+ * about 2.3 KB ahead in each group's stream: TinyLlama Q4_0 decode 54-56 ->
+ * 71-77 tok/s on a Zen 5 VM (16 Q4_0 blocks ahead; 4, 8, 32 and 64 gave 57-65,
+ * 60-71, 67-68 and 64-65) */
+#define X8_PF_BLOCKS(gbb) (2304 / (gbb) > 0 ? 2304 / (gbb) : 1)
+
 ALWAYS_INLINE void prefetch_block(const uint8_t *p, const size_t bytes)
 {
     for (size_t l = 0; l < bytes; l += 64)
@@ -550,6 +556,10 @@ ALWAYS_INLINE void x8_tile(const int G, const int C, const int kind, int64_t nb,
             acc[gi][c] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         __m256i is[2][4];
+        if (C == 1)
+            UNROLL
+            for (int gi = 0; gi < G; gi++)
+                prefetch_block(g + gi * gs + (b + X8_PF_BLOCKS(gbb)) * gbb, gbb);
         if (kind != QK_Q8_0) {
             __m256i s16[2][4], qh[2];
             UNROLL
@@ -692,6 +702,10 @@ ALWAYS_INLINE void x8_tile16(const int C, const int kind, int64_t nb, const uint
         acc[c] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *gb = g + b * gbb;
+        if (C == 1) {
+            prefetch_block(gb + X8_PF_BLOCKS(gbb) * gbb, gbb);
+            prefetch_block(gb + gs + X8_PF_BLOCKS(gbb) * gbb, gbb);
+        }
         __m512i is[X8Q_ROWS];
         UNROLL
         for (int c = 0; c < C; c++)
@@ -1410,6 +1424,13 @@ ALWAYS_INLINE void x8f_tile(const int G, const int C, const kvlm_dtype t, int64_
             acc[j][c] = _mm256_setzero_ps();
     for (int64_t k = 0; k < n; k++) {
         __m256 wv[4];
+        /* decode: each group's stream 2304 bytes ahead, a line per 4 k
+         * (TinyLlama F16 decode 25.7-26.8 -> 31.4-31.7 tok/s, Qwen2.5
+         * F16 41.5 -> 55.0-57.8 on a Zen 5 VM) */
+        if (C == 1 && k % 4 == 0)
+            UNROLL
+            for (int j = 0; j < G; j++)
+                _mm_prefetch((const char *)(g + (size_t)j * gs + 16 * k + 2304), _MM_HINT_T0);
         UNROLL
         for (int j = 0; j < G; j++)
             wv[j] = load8(t, g + (size_t)j * gs, 8 * k);
