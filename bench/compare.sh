@@ -2,7 +2,7 @@
 # kvlm vs llama.cpp in one command (docs/PERFORMANCE.md):
 #   sh bench/compare.sh [THREADS] [extra compare_llamacpp.py options]
 # Builds the machine probes (bench/membw.c: read bandwidth, bench/peak.c:
-# f32 FMA and int8 peaks), measures them with THREADS threads, then runs
+# f32 FMA and int8 peaks, 256- or 512-bit), measures them with THREADS threads, then runs
 # bench/compare_llamacpp.py (which makes missing models, alternates the two
 # engines, prints the tables and writes bench/out/compare.{csv,png}).
 set -e

@@ -32,10 +32,12 @@ Machine limits (--membw from bench/membw, --peak from bench/peak):
              the tied embedding counts as the output head) + the KV cache read
              at the mean context (kvlm's f32 KV; llama.cpp reads f16 KV);
   prefill % = tokens/s x FLOPs per token / peak, FLOPs per token = 2 x the
-             matmul weights + attention (4 x heads x head_dim x mean context per
+             matmul weights but the output head (a prompt wants the logits
+             of its last token only) + attention (4 x heads x head_dim x mean context per
              layer); the peak is the f32 FMA peak for float weights and the
-             int8 peak for quantized ones (bench/peak: 256-bit vpdpbusd where
-             the CPU has AVX-512 VNNI, else vpmaddubsw + vpmaddwd).
+             int8 peak for quantized ones (bench/peak: the faster of 256- and
+             512-bit FMAs; the faster of 256- and 512-bit vpdpbusd where the
+             CPU has AVX-512 VNNI, else vpmaddubsw + vpmaddwd).
 Writes bench/out/compare.csv, bench/out/compare.png and prints markdown tables.
 """
 from __future__ import annotations
@@ -73,7 +75,7 @@ def model_costs(model: Path) -> dict:
     """Matmul weight elements and bytes per token, attention constants (from kvlm inspect)."""
     d = json.loads(subprocess.run([str(KVLM), "inspect", str(model), "--json", "--tensors"], check=True,
                                   capture_output=True, text=True).stdout)
-    elems = nbytes = 0
+    elems = nbytes = head = 0
     names = {t["name"] for t in d["tensors"]}
     for t in d["tensors"]:
         ne = t["ne"]
@@ -85,12 +87,17 @@ def model_costs(model: Path) -> dict:
         bb, be = TYPE_SIZE[t["type"]]
         elems += n
         nbytes += n // be * bb
-    return dict(elems=elems, bytes=nbytes, n_layers=d["n_layers"], n_heads=d["n_heads"], n_ctx=d["n_ctx_train"],
+        if t["name"] in ("output.weight", "token_embd.weight"):
+            head = n  # the output head (tied: the embedding)
+    return dict(elems=elems, head_elems=head, bytes=nbytes, n_layers=d["n_layers"], n_heads=d["n_heads"],
+                n_ctx=d["n_ctx_train"],
                 head_dim=d["head_dim"], kv_f32=d["kv_bytes_per_token"]["f32"], kv_f16=d["kv_bytes_per_token"]["f16"])
 
 
 def prefill_flops(c: dict, ctx_mean: float) -> float:
-    return 2.0 * c["elems"] + 4.0 * c["n_layers"] * c["n_heads"] * c["head_dim"] * ctx_mean
+    # a prompt's logits are wanted for its last token only: both engines
+    # skip the output head for the others, so it is not counted per token
+    return 2.0 * (c["elems"] - c["head_elems"]) + 4.0 * c["n_layers"] * c["n_heads"] * c["head_dim"] * ctx_mean
 
 
 def prompt_tokens(n: int, vocab: int, seed: int = 12345) -> list[int]:
