@@ -203,6 +203,52 @@ static inline bool seg_of(int blk, int bs, int start, int pos, int *lo, int *hi)
     return *lo <= *hi;
 }
 
+/* What one pass over a run's KV blocks works on: token k of the run, query
+ * head g of the group has its query row at qact + (k*group + g)*qs, its
+ * score row at scores + (k*group + g)*ss (indexed by position) and its
+ * output at out + k*ldo + g*hd. */
+typedef struct attn_item {
+    const kvlm_block_pool *p;
+    const kvlm_kernel_ops *ops;
+    const int32_t *table;
+    int l, kvh, group, hd;
+    const uint8_t *qact;
+    size_t qs;
+    float *scores;
+    size_t ss;
+    float *out;
+    int64_t ldo;
+} attn_item;
+
+/* kind 0: the scores of every (token, head) of the run against K; kind 1:
+ * their outputs accumulated from V with the softmaxed scores. Block by
+ * block, each token's own segment of the block. */
+static void kv_pass(const attn_item *it, const attn_run *r, int kind)
+{
+    const kvlm_block_pool *p = it->p;
+    int bs = p->block_size, group = it->group, hd = it->hd;
+    size_t rb = p->row_bytes;
+    for (int blk = r->lo / bs; blk <= r->hi / bs; blk++) {
+        const uint8_t *rows = kvlm_kv_row(p, it->table[blk], it->l, kind, it->kvh, 0);
+        prefetch_seg(p, it->table, it->l, kind, it->kvh, (blk + ATTN_PREFETCH_BLOCKS) * bs, r->hi);
+        for (int k = 0; k < r->n; k++) {
+            int lo, hi;
+            if (!seg_of(blk, bs, r->start[k], r->pos[k], &lo, &hi))
+                continue;
+            const uint8_t *seg = rows + (size_t)(lo - blk * bs) * rb;
+            float *sc = it->scores + (size_t)(k * group) * it->ss + lo;
+            if (kind == 0) {
+                dot_seg(it->ops, p->kv_type, hd, seg, rb, hi - lo + 1, it->qact + (size_t)(k * group) * it->qs,
+                        it->qs, group, sc, it->ss);
+                continue;
+            }
+            for (int g = 0; g < group; g++)
+                mad_seg(it->ops, p->kv_type, hd, seg, rb, hi - lo + 1, sc + (size_t)g * it->ss,
+                        it->out + k * it->ldo + g * hd);
+        }
+    }
+}
+
 static void attn_fn(void *arg, int ith, int nth)
 {
     (void)nth;
@@ -212,10 +258,7 @@ static void attn_fn(void *arg, int ith, int nth)
     const kvlm_kernel_ops *ops = ctx->ops;
     const kvlm_model *m = ctx->model;
     int hd = m->info.head_dim, nh = m->info.n_heads, nkv = m->info.n_kv_heads, group = nh / nkv;
-    int bs = p->block_size;
-    size_t rb = p->row_bytes;
-    kvlm_dtype kt = p->kv_type;
-    kvlm_dtype act = kvlm_dtype_traits_get(kt)->act_type;
+    kvlm_dtype act = kvlm_dtype_traits_get(p->kv_type)->act_type;
     float *scores0 = ctx->ts[ith].scores;
     uint8_t *qact0 = ctx->ts[ith].qact;
     const size_t ss = ctx->ts[ith].scores_stride, qs = ctx->ts[ith].qact_stride;
@@ -247,38 +290,18 @@ static void attn_fn(void *arg, int ith, int nth)
                     ops->quantize_row(act, t->q + (a + k) * t->ldq + (kvh * group + g) * hd,
                                       qact0 + (size_t)(k * group + g) * qs, hd);
             }
-            /* scores, KV block by block */
-            for (int blk = r.lo / bs; blk <= r.hi / bs; blk++) {
-                const uint8_t *krows = kvlm_kv_row(p, table[blk], t->l, 0, kvh, 0);
-                prefetch_seg(p, table, t->l, 0, kvh, (blk + ATTN_PREFETCH_BLOCKS) * bs, r.hi);
-                for (int k = 0; k < r.n; k++) {
-                    int lo, hi;
-                    if (!seg_of(blk, bs, r.start[k], r.pos[k], &lo, &hi))
-                        continue;
-                    dot_seg(ops, kt, hd, krows + (size_t)(lo - blk * bs) * rb, rb, hi - lo + 1,
-                            qact0 + (size_t)(k * group) * qs, qs, group, scores0 + (size_t)(k * group) * ss + lo, ss);
-                }
-            }
+            attn_item item = {.p = p, .ops = ops, .table = table, .l = t->l, .kvh = kvh, .group = group, .hd = hd,
+                              .qact = qact0, .qs = qs, .scores = scores0, .ss = ss,
+                              .out = t->out + a * t->ldo + kvh * group * hd, .ldo = t->ldo};
+            kv_pass(&item, &r, 0);
             for (int k = 0; k < r.n; k++)
                 for (int g = 0; g < group; g++) {
                     ops->softmax(r.pos[k] + 1 - r.start[k], scores0 + (size_t)(k * group + g) * ss + r.start[k], scale);
-                    memset(t->out + (a + k) * t->ldo + (kvh * group + g) * hd, 0, (size_t)hd * sizeof(float));
+                    memset(item.out + k * t->ldo + g * hd, 0, (size_t)hd * sizeof(float));
                 }
             /* V likewise: each head's output accumulates its rows in
              * position order, block after block */
-            for (int blk = r.lo / bs; blk <= r.hi / bs; blk++) {
-                const uint8_t *vrows = kvlm_kv_row(p, table[blk], t->l, 1, kvh, 0);
-                prefetch_seg(p, table, t->l, 1, kvh, (blk + ATTN_PREFETCH_BLOCKS) * bs, r.hi);
-                for (int k = 0; k < r.n; k++) {
-                    int lo, hi;
-                    if (!seg_of(blk, bs, r.start[k], r.pos[k], &lo, &hi))
-                        continue;
-                    for (int g = 0; g < group; g++)
-                        mad_seg(ops, kt, hd, vrows + (size_t)(lo - blk * bs) * rb, rb, hi - lo + 1,
-                                scores0 + (size_t)(k * group + g) * ss + lo,
-                                t->out + (a + k) * t->ldo + (kvh * group + g) * hd);
-                }
-            }
+            kv_pass(&item, &r, 1);
             a = e;
         }
     }
