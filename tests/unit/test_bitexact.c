@@ -11,12 +11,17 @@
  *   - 2 threads, and 3 threads with n_batch 13, instead of 1;
  *   - KV block sizes 1 and 64 instead of 16;
  *   - a session truncated to a random length and re-fed the rest.
+ * The Mistral folder is also checked with its sliding window cut to 9
+ * positions (a copy of its config.json beside a link to its weights), so
+ * that tokens sharing an attention tile start their windows at different
+ * positions, some inside a KV block.
  */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -142,6 +147,38 @@ static void check_model(const char *path)
     kvlm_model_free(m);
 }
 
+/* A copy of HF folder `src` in a temporary folder whose config.json sets
+ * sliding_window = w; writes the folder's path to out. */
+static bool windowed_copy(const char *src, int w, char *out, size_t n)
+{
+    char path[4096], target[4096];
+    snprintf(out, n, "/tmp/kvlm-bitexact-XXXXXX");
+    if (!mkdtemp(out)) return false;
+    snprintf(path, sizeof path, "%s/config.json", src);
+    json_error_t err;
+    json_t *cfg = json_load_file(path, 0, &err);
+    if (!cfg) return false;
+    json_object_set_new(cfg, "sliding_window", json_integer(w));
+    snprintf(path, sizeof path, "%s/config.json", out);
+    int bad = json_dump_file(cfg, path, 0);
+    json_decref(cfg);
+    if (bad) return false;
+    if (!realpath(src, target)) return false;
+    strncat(target, "/model.safetensors", sizeof target - strlen(target) - 1);
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    return symlink(target, path) == 0;
+}
+
+static void remove_copy(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     char dir[4096], path[4096];
@@ -172,6 +209,11 @@ int main(void)
         }
     }
     CHECK(n >= 10, "only %d models checked", n);
+    char win[64];
+    snprintf(path, sizeof path, "%s/mistral", dir);
+    CHECK(windowed_copy(path, 9, win, sizeof win), "cannot make a windowed copy of %s", path);
+    check_model(win);
+    remove_copy(win);
     json_decref(man);
     TEST_MAIN_END("test_bitexact");
 }
