@@ -87,6 +87,65 @@ ALWAYS_INLINE float load1(kvlm_dtype t, const uint8_t *w, int64_t i)
     return kvlm_bf16_to_f32(kvlm_ld_u16(w + 2 * i));
 }
 
+#ifdef __AVX512F__
+/* The AVX-512 build's 512-bit tiles put two 256-bit lane sets in one zmm
+ * (two weight groups, two queries or two activation rows); these load the
+ * two halves. */
+
+/* 16 halves (F16 or BF16) as f32 */
+ALWAYS_INLINE __m512 cvt16(kvlm_dtype t, __m256i h)
+{
+    if (t == KVLM_DTYPE_F16)
+        return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* 16 weights of a float type at element i of row w, as f32 */
+ALWAYS_INLINE __m512 load16(kvlm_dtype t, const uint8_t *w, int64_t i)
+{
+    if (t == KVLM_DTYPE_F32)
+        return _mm512_loadu_ps((const float *)(const void *)(w + 4 * i));
+    return cvt16(t, _mm256_loadu_si256((const __m256i *)(const void *)(w + 2 * i)));
+}
+
+/* 8 weights of a float type at element i of row w, as f32 in both halves */
+ALWAYS_INLINE __m512 load8x2(kvlm_dtype t, const uint8_t *w, int64_t i)
+{
+    if (t == KVLM_DTYPE_F32)
+        return _mm512_broadcast_f32x8(_mm256_loadu_ps((const float *)(const void *)(w + 4 * i)));
+    return cvt16(t, _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(w + 2 * i))));
+}
+
+/* 8 halves (F16/BF16) at p and 8 at p + gs, as f32: low and high half */
+ALWAYS_INLINE __m512 ld2h(kvlm_dtype t, const uint8_t *p, size_t gs)
+{
+    return cvt16(t, _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)p)),
+                                            _mm_loadu_si128((const __m128i *)(const void *)(p + gs)), 1));
+}
+
+/* 8 floats at p and 8 at p + gs: low and high half */
+ALWAYS_INLINE __m512 ld2f(const uint8_t *p, size_t gs)
+{
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps((const float *)(const void *)p)),
+                              _mm256_loadu_ps((const float *)(const void *)(p + gs)), 1);
+}
+
+/* 32 bytes at p and 32 at p + gs: low and high half */
+ALWAYS_INLINE __m512i ld2g(const uint8_t *p, size_t gs)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)p)),
+                              _mm256_loadu_si256((const __m256i *)(const void *)(p + gs)), 1);
+}
+
+/* 4 bytes at p in every lane */
+ALWAYS_INLINE __m512i bcast4z(const uint8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+#endif
+
 /* All *_rows helpers compute out[c*R + r] = dot(w row r, x row c) for R
  * weight rows (ws bytes apart) and C activation rows (xs bytes apart). */
 
@@ -484,9 +543,7 @@ ALWAYS_INLINE void panel_tile16(const int R, int64_t n, const uint8_t *p, size_t
         __m512 xv[3];
         UNROLL
         for (int q = 0; q < 3; q++)
-            xv[q] = _mm512_insertf32x8(
-                _mm512_castps256_ps512(_mm256_loadu_ps((const float *)(const void *)(x + 2 * q * xs) + i)),
-                _mm256_loadu_ps((const float *)(const void *)(x + (2 * q + 1) * xs) + i), 1);
+            xv[q] = ld2f(x + 2 * q * xs + 4 * i, xs);
         UNROLL
         for (int r = 0; r < R; r++) {
             __m512 wv = _mm512_broadcast_f32x8(_mm256_loadu_ps((const float *)(const void *)(p + r * ps) + i));
@@ -557,20 +614,21 @@ static void simd_panel_dot(kvlm_dtype wt, int64_t n, const void *panel, size_t p
  * next super-block of their weight stream while they work on the current
  * one. They spend long enough on a block (1.1-1.7 KB of 8 rows) that the
  * hardware prefetcher alone left them waiting on memory at each block's
- * first load (perf annotate: ~40% of Q6_K's samples on that load); the
- * Q8_0/Q4_0/Q5_0 kernels showed no gain and do without. Prefetching past
- * the end of a weight is harmless (a prefetch never faults). */
-/* Decode (one activation row) tiles of Q8_0/Q4_0/Q5_0 ask for the block
- * about 2.3 KB ahead in each group's stream: TinyLlama Q4_0 decode 54-56 ->
- * 71-77 tok/s on a Zen 5 VM (16 Q4_0 blocks ahead; 4, 8, 32 and 64 gave 57-65,
- * 60-71, 67-68 and 64-65) */
-#define X8_PF_BLOCKS(gbb) (2304 / (gbb) > 0 ? 2304 / (gbb) : 1)
-
+ * first load (perf annotate: ~40% of Q6_K's samples on that load).
+ * Prefetching past the end of a weight is harmless (a prefetch never
+ * faults). */
 ALWAYS_INLINE void prefetch_block(const uint8_t *p, const size_t bytes)
 {
     for (size_t l = 0; l < bytes; l += 64)
         _mm_prefetch((const char *)(p + l), _MM_HINT_T0);
 }
+
+/* The decode (one activation row) tiles of Q8_0/Q4_0/Q5_0 ask for the block
+ * about 2.3 KB ahead in each group's stream (blocks of gbb bytes): TinyLlama
+ * Q4_0 decode 54-56 -> 71-77 tok/s on a Zen 5 VM (16 Q4_0 blocks ahead; 4,
+ * 8, 32 and 64 gave 57-65, 60-71, 67-68 and 64-65; on the AVX2 VMs of round
+ * 5 a prefetch here had shown no gain) */
+#define X8_PF_BLOCKS(gbb) (2304 / (gbb) > 0 ? 2304 / (gbb) : 1)
 
 ALWAYS_INLINE __m256i bcast4(const uint8_t *p) /* 4 bytes at p in every lane */
 {
@@ -736,19 +794,6 @@ ALWAYS_INLINE void x8_tile(const int G, const int C, const int kind, int64_t nb,
  * x C activation rows. */
 #define X8Q_ROWS 8 /* activation rows per tile: 4 -> 8 gave 210 -> 272 GMAC/s (Q8_0), 12 spilled */
 
-/* 32 bytes at p (group g) and at p + gs (group g + 1) */
-ALWAYS_INLINE __m512i ld2g(const uint8_t *p, size_t gs)
-{
-    return _mm512_inserti64x4(_mm512_castsi256_si512(ld256(p)), ld256(p + gs), 1);
-}
-
-ALWAYS_INLINE __m512i bcast4z(const uint8_t *p) /* 4 bytes at p in every lane */
-{
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-}
-
 ALWAYS_INLINE void x8_tile16(const int C, const int kind, int64_t nb, const uint8_t *g, size_t gs,
                              const uint8_t *x, size_t xs, const int32_t *xsum, float *y, int64_t ldy)
 {
@@ -797,9 +842,7 @@ ALWAYS_INLINE void x8_tile16(const int C, const int kind, int64_t nb, const uint
             for (int c = 0; c < C; c++) /* sum (w + 128) x - 128 * sum x */
                 is[c] = _mm512_sub_epi32(is[c], _mm512_set1_epi32(128 * xsum[c * nb + b]));
         }
-        __m512 dw = _mm512_cvtph_ps(_mm256_inserti128_si256(
-            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)gb)),
-            _mm_loadu_si128((const __m128i *)(const void *)(gb + gs)), 1));
+        __m512 dw = ld2h(KVLM_DTYPE_F16, gb, gs);
         UNROLL
         for (int c = 0; c < C; c++) {
             __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(f16s(x + c * xs + b * KVLM_Q8_0_BYTES)));
@@ -1311,12 +1354,6 @@ ALWAYS_INLINE void xk_tile(const int C, const kvlm_dtype t, int64_t nb, const ui
  * vpdpbusd/vpmulld count where 512-bit ops run at twice the 256-bit rate. */
 #define XKZ_ROWS 8 /* activation rows per tile, a multiple of 4 (8: Q4_K 264-270 -> 307-315 GMAC/s against 4) */
 
-ALWAYS_INLINE __m512 ld2f(const uint8_t *p, size_t gs) /* 8 floats at p and at p + gs */
-{
-    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps((const float *)(const void *)p)),
-                              _mm256_loadu_ps((const float *)(const void *)(p + gs)), 1);
-}
-
 ALWAYS_INLINE void xk_tile16(const int C, const kvlm_dtype t, int64_t nb, const uint8_t *e, size_t es,
                              const uint8_t *x, size_t xs, float *y, int64_t ldy)
 {
@@ -1519,16 +1556,6 @@ ALWAYS_INLINE void x8f_tile(const int G, const int C, const kvlm_dtype t, int64_
  * the same. */
 #define X8F_ROWS 8 /* activation rows per prefill tile */
 
-ALWAYS_INLINE __m512 load16x(const kvlm_dtype t, const uint8_t *g, size_t gs, int64_t k)
-{
-    __m256i h = _mm256_inserti128_si256(
-        _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(g + 16 * k))),
-        _mm_loadu_si128((const __m128i *)(const void *)(g + gs + 16 * k)), 1);
-    if (t == KVLM_DTYPE_F16)
-        return _mm512_cvtph_ps(h);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-
 ALWAYS_INLINE void x8f_tile16(const int P, const int C, const kvlm_dtype t, int64_t n, const uint8_t *g,
                               size_t gs, const uint8_t *x, size_t xs, float *y, int64_t ldy)
 {
@@ -1542,7 +1569,7 @@ ALWAYS_INLINE void x8f_tile16(const int P, const int C, const kvlm_dtype t, int6
         __m512 wv[3];
         UNROLL
         for (int p = 0; p < P; p++)
-            wv[p] = load16x(t, g + (size_t)(2 * p) * gs, gs, k);
+            wv[p] = ld2h(t, g + (size_t)(2 * p) * gs + 16 * k, gs);
         UNROLL
         for (int c = 0; c < C; c++) {
             __m512 xv = _mm512_set1_ps(((const float *)(const void *)(x + (size_t)c * xs))[k]);
@@ -1923,24 +1950,14 @@ static void dot_rows1(kvlm_dtype t, int64_t n, const uint8_t *r, size_t stride, 
 }
 
 #ifdef __AVX512F__
-/* 8 elements of a float-type row at i, as f32 in both halves of a zmm */
-ALWAYS_INLINE __m512 load8x2(kvlm_dtype t, const uint8_t *w, int64_t i)
+/* two queries (x and x + xs; F32) against 8 rows at a time: lanes 0-7 of
+ * acc[k] run row k's 8-lane chain against the first, lanes 8-15 against the
+ * second - dot_rows1's chains, reduced by the same hsum8x8 - so each 512-bit
+ * FMA does two of its FMAs and every row is loaded once for both queries */
+static void dot_rows2(kvlm_dtype t, int64_t n, const uint8_t *r, size_t stride, int nr, const uint8_t *x,
+                      size_t xs, float *oa, float *ob)
 {
-    if (t == KVLM_DTYPE_F32)
-        return _mm512_broadcast_f32x8(_mm256_loadu_ps((const float *)(const void *)(w + 4 * i)));
-    __m256i h = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(w + 2 * i)));
-    if (t == KVLM_DTYPE_F16)
-        return _mm512_cvtph_ps(h);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-
-/* two queries (xa, xb; F32) against 8 rows at a time: lanes 0-7 of acc[k]
- * run row k's 8-lane chain against xa, lanes 8-15 against xb - dot_rows1's
- * chains, reduced by the same hsum8x8 - so each 512-bit FMA does two of its
- * FMAs and every row is loaded once for both queries */
-static void dot_rows2(kvlm_dtype t, int64_t n, const uint8_t *r, size_t stride, int nr, const float *xa,
-                      const float *xb, float *oa, float *ob)
-{
+    const float *xa = (const float *)(const void *)x, *xb = (const float *)(const void *)(x + xs);
     int j = 0;
     for (; j + 8 <= nr; j += 8) {
         __m512 acc[8];
@@ -1948,7 +1965,7 @@ static void dot_rows2(kvlm_dtype t, int64_t n, const uint8_t *r, size_t stride, 
         for (int k = 0; k < 8; k++)
             acc[k] = _mm512_setzero_ps();
         for (int64_t i = 0; i < n; i += 8) {
-            __m512 xv = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(xa + i)), _mm256_loadu_ps(xb + i), 1);
+            __m512 xv = ld2f(x + 4 * i, xs);
             UNROLL
             for (int k = 0; k < 8; k++)
                 acc[k] = _mm512_fmadd_ps(load8x2(t, r + (size_t)(j + k) * stride, i), xv, acc[k]);
@@ -1978,25 +1995,11 @@ static void simd_dot_rows(kvlm_dtype t, int64_t n, const void *rows, size_t stri
 #ifdef __AVX512F__
     if ((t == KVLM_DTYPE_F32 || t == KVLM_DTYPE_F16 || t == KVLM_DTYPE_BF16) && n % 8 == 0)
         for (; q + 2 <= nx; q += 2)
-            dot_rows2(t, n, r, stride, nr, (const float *)(const void *)(xq + q * xs),
-                      (const float *)(const void *)(xq + (q + 1) * xs), out + q * ldo, out + (q + 1) * ldo);
+            dot_rows2(t, n, r, stride, nr, xq + q * xs, xs, out + q * ldo, out + (q + 1) * ldo);
 #endif
     for (; q < nx; q++)
         dot_rows1(t, n, r, stride, nr, xq + q * xs, out + q * ldo);
 }
-
-#ifdef __AVX512F__
-/* 16 floats of a float-type row at element i, as f32 */
-ALWAYS_INLINE __m512 load16(kvlm_dtype t, const uint8_t *w, int64_t i)
-{
-    if (t == KVLM_DTYPE_F32)
-        return _mm512_loadu_ps((const float *)(const void *)(w + 4 * i));
-    __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(w + 2 * i));
-    if (t == KVLM_DTYPE_F16)
-        return _mm512_cvtph_ps(h);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-#endif
 
 static void simd_mad_rows(kvlm_dtype t, int64_t n, const void *rows, size_t stride, int nr,
                           const float *a, float *y)
