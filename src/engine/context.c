@@ -120,12 +120,12 @@ kvlm_status kvlm_context_create(kvlm_model *model, const kvlm_context_params *pa
     size_t qact = align64(kvlm_dtype_row_bytes(act, in->head_dim) + 64);
     /* attention keeps a score row and a quantized query per head of a KV
      * group, for each token of a tile (forward.c) */
-    size_t group = (size_t)(in->n_heads / in->n_kv_heads) * KVLM_ATTN_TOKENS;
+    size_t att_rows = (size_t)(in->n_heads / in->n_kv_heads) * KVLM_ATTN_TOKENS;
     size_t srow = align64((size_t)p.n_ctx * 4 + 64);
     size_t sizes[] = {
         nbt * E * 4, nbt * E * 4, nbt * QD * 4, nbt * KD * 4, nbt * KD * 4,
         in->arch == KVLM_ARCH_GPT2 ? nbt * 3 * E * 4 : 0, nbt * QD * 4, nbt * F * 4, nbt * F * 4,
-        mm, (size_t)p.n_threads * group * srow, (size_t)p.n_threads * group * qact,
+        mm, (size_t)p.n_threads * att_rows * srow, (size_t)p.n_threads * att_rows * qact,
     };
     size_t total = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) total += align64(sizes[i]);
@@ -158,8 +158,8 @@ kvlm_status kvlm_context_create(kvlm_model *model, const kvlm_context_params *pa
         return kvlm_fail(KVLM_ERR_NOMEM, "out of memory");
     }
     for (int t = 0; t < p.n_threads; t++) {
-        ctx->ts[t].scores = (float *)((char *)ptrs[10] + (size_t)t * group * srow);
-        ctx->ts[t].qact = (char *)ptrs[11] + (size_t)t * group * qact;
+        ctx->ts[t].scores = (float *)((char *)ptrs[10] + (size_t)t * att_rows * srow);
+        ctx->ts[t].qact = (char *)ptrs[11] + (size_t)t * att_rows * qact;
         ctx->ts[t].scores_stride = srow / 4;
         ctx->ts[t].qact_stride = qact;
     }

@@ -124,7 +124,7 @@ typedef struct attn_task {
     const float *q;
     float *out;
     int64_t ldq, ldo;
-    atomic_long next;         /* next unclaimed (token, KV head) item */
+    atomic_long next;         /* next unclaimed (token tile, KV head) item */
 } attn_task;
 
 /* ops->dot_rows / mad_rows over rows of one block, or the one-row kernels:
@@ -159,17 +159,17 @@ static void mad_seg(const kvlm_kernel_ops *ops, kvlm_dtype kt, int hd, const uin
  * context was read at a fraction of the bandwidth. */
 #define ATTN_PREFETCH_BLOCKS 2
 
-/* Asks for head h's rows (layer l, kind 0 = K, 1 = V) of the block holding
- * position j, if j <= last: block_size rows, a cache line at a time.
+/* Asks for head h's rows (layer l, kind 0 = K, 1 = V) of the table's
+ * block blk, if blk <= last: block_size rows, a cache line at a time.
  * always_inline: GCC 12 split a plain static inline copy into a part
  * holding only the prefetches, judged that part free of side effects and
  * deleted its calls (no prefetch was left in the binary). */
-static inline __attribute__((always_inline)) void prefetch_seg(const kvlm_block_pool *p, const int32_t *table, int l, int kind, int h,
-                                int j, int last)
+static inline __attribute__((always_inline)) void prefetch_seg(const kvlm_block_pool *p, const int32_t *table,
+                                                               int l, int kind, int h, int blk, int last)
 {
-    if (j > last)
+    if (blk > last)
         return;
-    const uint8_t *r = kvlm_kv_row(p, table[j / p->block_size], l, kind, h, 0);
+    const uint8_t *r = kvlm_kv_row(p, table[blk], l, kind, h, 0);
     size_t bytes = (size_t)p->block_size * p->row_bytes;
     for (size_t o = 0; o < bytes; o += 64)
         __builtin_prefetch(r + o, 0, 3);
@@ -230,7 +230,7 @@ static void kv_pass(const attn_item *it, const attn_run *r, int kind)
     size_t rb = p->row_bytes;
     for (int blk = r->lo / bs; blk <= r->hi / bs; blk++) {
         const uint8_t *rows = kvlm_kv_row(p, it->table[blk], it->l, kind, it->kvh, 0);
-        prefetch_seg(p, it->table, it->l, kind, it->kvh, (blk + ATTN_PREFETCH_BLOCKS) * bs, r->hi);
+        prefetch_seg(p, it->table, it->l, kind, it->kvh, blk + ATTN_PREFETCH_BLOCKS, r->hi / bs);
         for (int k = 0; k < r->n; k++) {
             int lo, hi;
             if (!seg_of(blk, bs, r->start[k], r->pos[k], &lo, &hi))
