@@ -35,87 +35,56 @@ static double now(void)
 
 typedef struct { int kind; double ops_per_s; float sink; } job;
 
-/* 12 independent 256-bit vpdpbusd chains: 32 multiply-adds = 64 OP each */
-__attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) static float vnni_chains(void)
-{
-    __m256i u = _mm256_set1_epi8(3), v = _mm256_set1_epi8(-5), a[12];
-    for (int k = 0; k < 12; k++) a[k] = _mm256_set1_epi32(k);
-    for (long i = 0; i < ITERS / 4; i++) {
-#pragma GCC unroll 12
-        for (int k = 0; k < 12; k++)
-            a[k] = _mm256_dpbusd_epi32(a[k], u, v);
+/* NAME(): 12 independent chains a[k] = STEP (k = 0..11, a[k] of type V
+ * starting at INIT, with the constants CONSTS) run ITERS / 4 times, then
+ * added with ADD; the sum s, as OUT, keeps the chains live */
+#define CHAINS(NAME, TARGET, V, CONSTS, INIT, STEP, ADD, OUT)                  \
+    __attribute__((target(TARGET))) static float NAME(void)                   \
+    {                                                                          \
+        CONSTS;                                                                \
+        V a[12];                                                               \
+        for (int k = 0; k < 12; k++) a[k] = INIT;                              \
+        for (long i = 0; i < ITERS / 4; i++) {                                 \
+            _Pragma("GCC unroll 12") for (int k = 0; k < 12; k++) a[k] = STEP; \
+        }                                                                      \
+        V s = a[0];                                                            \
+        for (int k = 1; k < 12; k++) s = ADD(s, a[k]);                         \
+        return OUT;                                                            \
     }
-    __m256i s = a[0];
-    for (int k = 1; k < 12; k++) s = _mm256_add_epi32(s, a[k]);
-    return (float)_mm256_extract_epi32(s, 0);
-}
 
-/* the same with 512-bit registers: 64 multiply-adds = 128 OP each */
-__attribute__((target("avx512f,avx512vnni"))) static float vnni512_chains(void)
-{
-    __m512i u = _mm512_set1_epi8(3), v = _mm512_set1_epi8(-5), a[12];
-    for (int k = 0; k < 12; k++) a[k] = _mm512_set1_epi32(k);
-    for (long i = 0; i < ITERS / 4; i++) {
-#pragma GCC unroll 12
-        for (int k = 0; k < 12; k++)
-            a[k] = _mm512_dpbusd_epi32(a[k], u, v);
-    }
-    __m512i s = a[0];
-    for (int k = 1; k < 12; k++) s = _mm512_add_epi32(s, a[k]);
-    return (float)_mm512_reduce_add_epi32(s);
-}
+/* kind 0: 8-lane FMAs, 16 FLOP each */
+CHAINS(fma256_chains, "avx2,fma", __m256, const __m256 m = _mm256_set1_ps(0.999999f);
+       const __m256 c = _mm256_set1_ps(1e-7f), _mm256_set1_ps((float)k), _mm256_fmadd_ps(a[k], m, c),
+       _mm256_add_ps, _mm256_cvtss_f32(s))
+/* kind 1: vpmaddubsw + vpmaddwd (+ the add), 32 multiply-adds = 64 OP */
+CHAINS(pair_chains, "avx2", __m256i, const __m256i u = _mm256_set1_epi8(3); const __m256i v = _mm256_set1_epi8(-5);
+       const __m256i one = _mm256_set1_epi16(1), _mm256_set1_epi32(k),
+       _mm256_add_epi32(a[k], _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_xor_si256(v, a[k])), one)),
+       _mm256_add_epi32, (float)_mm256_extract_epi32(s, 0))
+/* kind 2: 256-bit vpdpbusd, 32 multiply-adds = 64 OP */
+CHAINS(vnni_chains, "avx2,avx512f,avx512vl,avx512vnni", __m256i, const __m256i u = _mm256_set1_epi8(3);
+       const __m256i v = _mm256_set1_epi8(-5), _mm256_set1_epi32(k), _mm256_dpbusd_epi32(a[k], u, v),
+       _mm256_add_epi32, (float)_mm256_extract_epi32(s, 0))
+/* kind 3: 16-lane FMAs, 32 FLOP each */
+CHAINS(fma512_chains, "avx512f", __m512, const __m512 m = _mm512_set1_ps(0.999999f);
+       const __m512 c = _mm512_set1_ps(1e-7f), _mm512_set1_ps((float)k), _mm512_fmadd_ps(a[k], m, c),
+       _mm512_add_ps, _mm512_reduce_add_ps(s))
+/* kind 4: 512-bit vpdpbusd, 64 multiply-adds = 128 OP */
+CHAINS(vnni512_chains, "avx512f,avx512vnni", __m512i, const __m512i u = _mm512_set1_epi8(3);
+       const __m512i v = _mm512_set1_epi8(-5), _mm512_set1_epi32(k), _mm512_dpbusd_epi32(a[k], u, v),
+       _mm512_add_epi32, (float)_mm512_reduce_add_epi32(s))
 
-/* 12 independent 16-lane FMA chains, 32 FLOP each */
-__attribute__((target("avx512f"))) static float fma512_chains(void)
-{
-    __m512 a[12], m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
-    for (int k = 0; k < 12; k++) a[k] = _mm512_set1_ps((float)k);
-    for (long i = 0; i < ITERS / 4; i++) {
-#pragma GCC unroll 12
-        for (int k = 0; k < 12; k++) a[k] = _mm512_fmadd_ps(a[k], m, c);
-    }
-    __m512 s = a[0];
-    for (int k = 1; k < 12; k++) s = _mm512_add_ps(s, a[k]);
-    return _mm512_reduce_add_ps(s);
-}
+static const struct {
+    float (*fn)(void);
+    double ops; /* per chain step */
+} KINDS[5] = {{fma256_chains, 16}, {pair_chains, 64}, {vnni_chains, 64}, {fma512_chains, 32}, {vnni512_chains, 128}};
 
 static void *run(void *arg)
 {
     job *j = arg;
     double t0 = now();
-    if (j->kind == 3) {
-        j->sink = fma512_chains();
-        j->ops_per_s = (double)(ITERS / 4) * 12 * 32 / (now() - t0);
-    } else if (j->kind == 4) {
-        j->sink = vnni512_chains();
-        j->ops_per_s = (double)(ITERS / 4) * 12 * 128 / (now() - t0);
-    } else if (j->kind == 2) {
-        j->sink = vnni_chains();
-        j->ops_per_s = (double)(ITERS / 4) * 12 * 64 / (now() - t0);
-    } else if (j->kind == 0) {
-        __m256 a[12], m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-        for (int k = 0; k < 12; k++) a[k] = _mm256_set1_ps((float)k);
-        for (long i = 0; i < ITERS / 4; i++) {
-#pragma GCC unroll 12
-            for (int k = 0; k < 12; k++) a[k] = _mm256_fmadd_ps(a[k], m, c);
-        }
-        __m256 s = a[0];
-        for (int k = 1; k < 12; k++) s = _mm256_add_ps(s, a[k]);
-        j->sink = _mm256_cvtss_f32(s);
-        j->ops_per_s = (double)(ITERS / 4) * 12 * 16 / (now() - t0);
-    } else {
-        __m256i u = _mm256_set1_epi8(3), v = _mm256_set1_epi8(-5), one = _mm256_set1_epi16(1), a[12];
-        for (int k = 0; k < 12; k++) a[k] = _mm256_set1_epi32(k);
-        for (long i = 0; i < ITERS / 4; i++) {
-#pragma GCC unroll 12
-            for (int k = 0; k < 12; k++)
-                a[k] = _mm256_add_epi32(a[k], _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_xor_si256(v, a[k])), one));
-        }
-        __m256i s = a[0];
-        for (int k = 1; k < 12; k++) s = _mm256_add_epi32(s, a[k]);
-        j->sink = (float)_mm256_extract_epi32(s, 0);
-        j->ops_per_s = (double)(ITERS / 4) * 12 * 64 / (now() - t0);
-    }
+    j->sink = KINDS[j->kind].fn();
+    j->ops_per_s = (double)(ITERS / 4) * 12 * KINDS[j->kind].ops / (now() - t0);
     return NULL;
 }
 
