@@ -82,8 +82,7 @@ int main(int argc, char **argv)
         for (int b = 0; b < nblk; b++) {
             const uint8_t *v = pool + (size_t)b * gap + gap / 2;
             if (pf && b + pf < nblk) prefetch_rows(pool + (size_t)(b + pf) * gap + gap / 2);
-            for (int g = 0; g < GROUP; g++)
-                ops->mad_rows(KVLM_DTYPE_F32, HD, v, row, BS, sc + (size_t)g * (size_t)ctx + b * BS, out + g * HD);
+            ops->mad_rows(KVLM_DTYPE_F32, HD, v, row, BS, sc + b * BS, (size_t)ctx, GROUP, out, HD);
         }
         double t = now() - t0;
         if (t < best) {

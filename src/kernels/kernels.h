@@ -125,14 +125,14 @@ typedef struct kvlm_kernel_ops {
     /* Attention over nr consecutive KV rows (stride bytes apart), bit for
      * bit equal to the one-row kernels: dot_rows sets out[q*ldo + j] =
      * vec_dot(t, n, rows + j*stride, x + q*xs) for nx queries q (the
-     * query heads of a KV group, xs bytes apart); mad_rows does
-     * vec_mad(t, n, rows + j*stride, a[j], y) for j = 0..nr-1 in that
-     * order. t is a KV type (F32, F16, BF16, Q8_0); x is in
-     * traits(t)->act_type. */
+     * query heads of a KV group, xs bytes apart); mad_rows does, for
+     * na queries q, vec_mad(t, n, rows + j*stride, a[q*as + j],
+     * y + q*ldy) for j = 0..nr-1 in that order. t is a KV type (F32, F16,
+     * BF16, Q8_0); x is in traits(t)->act_type. */
     void (*dot_rows)(kvlm_dtype t, int64_t n, const void *rows, size_t stride, int nr,
                      const void *x, size_t xs, int nx, float *out, size_t ldo);
     void (*mad_rows)(kvlm_dtype t, int64_t n, const void *rows, size_t stride, int nr,
-                     const float *a, float *y);
+                     const float *a, size_t as, int na, float *y, size_t ldy);
 
     /* y[0..n) += a * dequant(v) for a row v of type t (F32, F16, BF16, Q8_0):
      * attention's V accumulation. */

@@ -141,15 +141,17 @@ static void dot_seg(const kvlm_kernel_ops *ops, kvlm_dtype kt, int hd, const uin
             out[q * ldo + j] = ops->vec_dot(kt, hd, rows + (size_t)j * stride, x + q * xs);
 }
 
+/* the outputs y + q*ldy of na query rows from their weights a + q*as */
 static void mad_seg(const kvlm_kernel_ops *ops, kvlm_dtype kt, int hd, const uint8_t *rows, size_t stride,
-                    int nr, const float *a, float *y)
+                    int nr, const float *a, size_t as, int na, float *y, size_t ldy)
 {
     if (ops->mad_rows) {
-        ops->mad_rows(kt, hd, rows, stride, nr, a, y);
+        ops->mad_rows(kt, hd, rows, stride, nr, a, as, na, y, ldy);
         return;
     }
-    for (int j = 0; j < nr; j++)
-        ops->vec_mad(kt, hd, rows + (size_t)j * stride, a[j], y);
+    for (int q = 0; q < na; q++)
+        for (int j = 0; j < nr; j++)
+            ops->vec_mad(kt, hd, rows + (size_t)j * stride, a[q * as + j], y + q * ldy);
 }
 
 /* Prefetch distance of the attention loops, in KV blocks. One head's rows
@@ -242,9 +244,8 @@ static void kv_pass(const attn_item *it, const attn_run *r, int kind)
                         it->qs, group, sc, it->ss);
                 continue;
             }
-            for (int g = 0; g < group; g++)
-                mad_seg(it->ops, p->kv_type, hd, seg, rb, hi - lo + 1, sc + (size_t)g * it->ss,
-                        it->out + k * it->ldo + g * hd);
+            mad_seg(it->ops, p->kv_type, hd, seg, rb, hi - lo + 1, sc, it->ss, group, it->out + k * it->ldo,
+                    (size_t)hd);
         }
     }
 }

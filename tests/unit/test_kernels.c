@@ -492,6 +492,31 @@ static void test_vec_mad_and_ops(void)
     }
 }
 
+/* The AVX-512 softmax runs e^x 16 lanes at a time but keeps the 8-wide
+ * kernel's bits (the same operations per element, the same 8 lane sums in
+ * the same order): it must equal the AVX2 table's on every length, the
+ * 16-, 8- and 1-element steps and the masked tail alike. */
+static void test_softmax_widths(void)
+{
+    const kvlm_kernel_ops *a2 = NULL, *a5 = NULL;
+    for (int k = 0; k < n_isas; k++) {
+        if (strcmp(isas[k]->name, "avx2") == 0) a2 = isas[k];
+        if (strcmp(isas[k]->name, "avx512") == 0) a5 = isas[k];
+    }
+    if (!a2 || !a5)
+        return;
+    int bad = 0;
+    for (int n = 1; n <= 200; n++) {
+        float x2[200], x5[200];
+        for (int j = 0; j < n; j++)
+            x2[j] = x5[j] = frand() * (n % 3 ? 40.0f : 2.0f);
+        a2->softmax(n, x2, 0.125f);
+        a5->softmax(n, x5, 0.125f);
+        bad += memcmp(x2, x5, (size_t)n * 4) != 0;
+    }
+    CHECK(bad == 0, "softmax: avx512 differs from avx2 at %d of 200 lengths", bad);
+}
+
 /* ---- F32 panels ---------------------------------------------------------------- */
 
 static void test_panels(void)
@@ -541,16 +566,20 @@ static void test_attn_rows(void)
             const kvlm_dtype_traits *tr = kvlm_dtype_traits_get(t);
             size_t rb = kvlm_dtype_row_bytes(t, n) + 6; /* odd stride: rows not aligned */
             enum { NR = 19 };
-            /* NX queries (pairs and a single one in the AVX-512 build), xs apart */
-            enum { NX = 3 };
+            /* NX queries (fours, a pair and a single one in the AVX-512 build), xs apart */
+            enum { NX = 7 };
             size_t xs = kvlm_dtype_row_bytes(tr->act_type, n) + 64;
             uint8_t *rows = xaligned(rb * NR), *x = xaligned(xs * NX);
-            float *xf = malloc((size_t)n * 4), *y1 = malloc((size_t)n * 4), *y2 = malloc((size_t)n * 4);
-            float a[NR], out[NX][NR + 1];
-            for (int j = 0; j < NR; j++) {
+            /* mad_rows: up to NA queries, weight rows NR + 1 apart, outputs n + 5 apart */
+            enum { NA = 9 };
+            const size_t ldy = (size_t)n + 5;
+            float *xf = malloc((size_t)n * 4), *y1 = malloc(ldy * NA * 4), *y2 = malloc(ldy * NA * 4);
+            float a[NA][NR + 1], out[NX][NR + 1];
+            for (int j = 0; j < NR; j++)
                 random_row(t, rows + j * rb, n);
-                a[j] = frand();
-            }
+            for (int q = 0; q < NA; q++)
+                for (int j = 0; j <= NR; j++)
+                    a[q][j] = frand();
             for (int q = NX - 1; q >= 0; q--) { /* xf ends as query 0 */
                 for (int64_t i = 0; i < n; i++)
                     xf[i] = frand();
@@ -564,12 +593,15 @@ static void test_attn_rows(void)
                         for (int j = 0; j < nr; j++)
                             bad += fbits(out[q][j]) != fbits(o->vec_dot(t, n, rows + j * rb, x + q * xs));
                 }
-                for (int64_t i = 0; i < n; i++)
-                    y1[i] = y2[i] = xf[i];
-                o->mad_rows(t, n, rows, rb, nr, a, y1);
-                for (int j = 0; j < nr; j++)
-                    o->vec_mad(t, n, rows + j * rb, a[j], y2);
-                bad += memcmp(y1, y2, (size_t)n * 4) != 0;
+                for (int na = 1; na <= NA; na++) {
+                    for (size_t i = 0; i < ldy * NA; i++)
+                        y1[i] = y2[i] = frand();
+                    o->mad_rows(t, n, rows, rb, nr, a[0], NR + 1, na, y1, ldy);
+                    for (int q = 0; q < na; q++)
+                        for (int j = 0; j < nr; j++)
+                            o->vec_mad(t, n, rows + j * rb, a[q][j], y2 + q * ldy);
+                    bad += memcmp(y1, y2, ldy * NA * 4) != 0; /* the gaps and rows past na untouched too */
+                }
             }
             CHECK(bad == 0, "%s dot_rows/mad_rows %s n=%lld: %d mismatches", o->name, tr->name, (long long)n, bad);
             free(rows); free(x); free(xf); free(y1); free(y2);
@@ -738,6 +770,7 @@ int main(void)
     test_vec_mad_and_ops();
     test_panels();
     test_attn_rows();
+    test_softmax_widths();
     test_matmul();
     test_x8_expand_passes();
     TEST_MAIN_END("test_kernels");

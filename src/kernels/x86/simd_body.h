@@ -1904,11 +1904,12 @@ static void simd_vec_mad(kvlm_dtype t, int64_t n, const void *v, float a, float 
  * transpose whose per-row tree is hsum8's: ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))
  * (IEEE addition is commutative, so operand order inside a pair does not
  * matter). Rows past a multiple of 8 and n % 8 != 0 use dot_rows(1, 1)
- * itself. The AVX-512 build takes the queries in pairs, one per half of a
- * zmm (dot_rows2). mad_rows keeps up to 32 floats of y in registers across the rows
- * (64 in 4 zmm in the AVX-512 build, half the FMAs where 512-bit FMAs run
- * at twice the 256-bit rate); each element still gets fma(a[j], v_j, y)
- * for j in order, as vec_mad. */
+ * itself. The AVX-512 build takes the queries in fours, two per zmm
+ * (dot_rows_z), and reduces both halves of a zmm at once (hsum8x8z).
+ * mad_rows keeps 4 registers of y per query in registers across the rows,
+ * for several queries at once (mad_tile: 4 in zmm, 2 in ymm), so a row is
+ * loaded once for all of them and the FMAs of different queries overlap;
+ * each element still gets fma(a[j], v_j, y) for j in order, as vec_mad. */
 
 ALWAYS_INLINE __m256 hsum8x8(const __m256 v[8])
 {
@@ -1950,40 +1951,68 @@ static void dot_rows1(kvlm_dtype t, int64_t n, const uint8_t *r, size_t stride, 
 }
 
 #ifdef __AVX512F__
-/* two queries (x and x + xs; F32) against 8 rows at a time: lanes 0-7 of
- * acc[k] run row k's 8-lane chain against the first, lanes 8-15 against the
- * second - dot_rows1's chains, reduced by the same hsum8x8 - so each 512-bit
- * FMA does two of its FMAs and every row is loaded once for both queries */
-static void dot_rows2(kvlm_dtype t, int64_t n, const uint8_t *r, size_t stride, int nr, const uint8_t *x,
-                      size_t xs, float *oa, float *ob)
+/* hsum8x8 of two queries' accumulators at once: lanes 0-7 of v[k] are row
+ * k's 8 lane sums against query a, lanes 8-15 against query b. Every row
+ * gets hsum8x8's additions in its order; the 128-bit quarters are only
+ * arranged differently until the last shuffle. Returns [a: r0..r7 | b: r0..r7]. */
+ALWAYS_INLINE __m512 hsum8x8z(const __m512 v[8])
 {
-    const float *xa = (const float *)(const void *)x, *xb = (const float *)(const void *)(x + xs);
+    __m512 s[4];
+    UNROLL
+    for (int k = 0; k < 4; k++) /* quarters [a row k, b row k, a row k+4, b row k+4], l_i + l_i+4 */
+        s[k] = _mm512_add_ps(_mm512_shuffle_f32x4(v[k], v[k + 4], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(v[k], v[k + 4], _MM_SHUFFLE(3, 1, 3, 1)));
+    __m512 t01 = _mm512_add_ps(_mm512_unpacklo_ps(s[0], s[1]), _mm512_unpackhi_ps(s[0], s[1]));
+    __m512 t23 = _mm512_add_ps(_mm512_unpacklo_ps(s[2], s[3]), _mm512_unpackhi_ps(s[2], s[3]));
+    __m512 lo = _mm512_shuffle_ps(t01, t23, _MM_SHUFFLE(1, 0, 1, 0));
+    __m512 hi = _mm512_shuffle_ps(t01, t23, _MM_SHUFFLE(3, 2, 3, 2));
+    __m512 r = _mm512_add_ps(lo, hi); /* [a r0-3, b r0-3, a r4-7, b r4-7] */
+    return _mm512_shuffle_f32x4(r, r, _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+/* 2P queries (x + q*xs; F32) against nr rows, 8 at a time: in acc[k][p]
+ * lanes 0-7 run row k's 8-lane chain against query 2p, lanes 8-15 against
+ * query 2p+1 - dot_rows1's chains and, through hsum8x8z, its reduction -
+ * so each 512-bit FMA does two of its FMAs and every row is loaded once for
+ * all 2P queries. Rows past a multiple of 8 go through vec_dot. */
+ALWAYS_INLINE void dot_rows_z(const int P, kvlm_dtype t, int64_t n, const uint8_t *r, size_t stride, int nr,
+                              const uint8_t *x, size_t xs, float *out, size_t ldo)
+{
     int j = 0;
     for (; j + 8 <= nr; j += 8) {
-        __m512 acc[8];
+        __m512 acc[8][2];
         UNROLL
         for (int k = 0; k < 8; k++)
-            acc[k] = _mm512_setzero_ps();
+            UNROLL
+            for (int p = 0; p < P; p++)
+                acc[k][p] = _mm512_setzero_ps();
         for (int64_t i = 0; i < n; i += 8) {
-            __m512 xv = ld2f(x + 4 * i, xs);
+            __m512 xv[2];
+            UNROLL
+            for (int p = 0; p < P; p++)
+                xv[p] = ld2f(x + 2 * p * xs + 4 * i, xs);
+            UNROLL
+            for (int k = 0; k < 8; k++) {
+                __m512 w = load8x2(t, r + (size_t)(j + k) * stride, i);
+                UNROLL
+                for (int p = 0; p < P; p++)
+                    acc[k][p] = _mm512_fmadd_ps(w, xv[p], acc[k][p]);
+            }
+        }
+        UNROLL
+        for (int p = 0; p < P; p++) {
+            __m512 v[8];
             UNROLL
             for (int k = 0; k < 8; k++)
-                acc[k] = _mm512_fmadd_ps(load8x2(t, r + (size_t)(j + k) * stride, i), xv, acc[k]);
+                v[k] = acc[k][p];
+            __m512 sum = hsum8x8z(v);
+            _mm256_storeu_ps(out + 2 * p * ldo + j, _mm512_castps512_ps256(sum));
+            _mm256_storeu_ps(out + (2 * p + 1) * ldo + j, _mm512_extractf32x8_ps(sum, 1));
         }
-        __m256 v[8];
-        UNROLL
-        for (int k = 0; k < 8; k++)
-            v[k] = _mm512_castps512_ps256(acc[k]);
-        _mm256_storeu_ps(oa + j, hsum8x8(v));
-        UNROLL
-        for (int k = 0; k < 8; k++)
-            v[k] = _mm512_extractf32x8_ps(acc[k], 1);
-        _mm256_storeu_ps(ob + j, hsum8x8(v));
     }
-    for (; j < nr; j++) {
-        oa[j] = simd_vec_dot(t, n, r + (size_t)j * stride, xa);
-        ob[j] = simd_vec_dot(t, n, r + (size_t)j * stride, xb);
-    }
+    for (; j < nr; j++)
+        for (int q = 0; q < 2 * P; q++)
+            out[q * ldo + j] = simd_vec_dot(t, n, r + (size_t)j * stride, x + q * xs);
 }
 #endif
 
@@ -1993,42 +2022,24 @@ static void simd_dot_rows(kvlm_dtype t, int64_t n, const void *rows, size_t stri
     const uint8_t *r = rows, *xq = x;
     int q = 0;
 #ifdef __AVX512F__
-    if ((t == KVLM_DTYPE_F32 || t == KVLM_DTYPE_F16 || t == KVLM_DTYPE_BF16) && n % 8 == 0)
-        for (; q + 2 <= nx; q += 2)
-            dot_rows2(t, n, r, stride, nr, xq + q * xs, xs, out + q * ldo, out + (q + 1) * ldo);
+    if ((t == KVLM_DTYPE_F32 || t == KVLM_DTYPE_F16 || t == KVLM_DTYPE_BF16) && n % 8 == 0) {
+        for (; q + 4 <= nx; q += 4)
+            dot_rows_z(2, t, n, r, stride, nr, xq + q * xs, xs, out + q * ldo, ldo);
+        if (q + 2 <= nx) {
+            dot_rows_z(1, t, n, r, stride, nr, xq + q * xs, xs, out + q * ldo, ldo);
+            q += 2;
+        }
+    }
 #endif
     for (; q < nx; q++)
         dot_rows1(t, n, r, stride, nr, xq + q * xs, out + q * ldo);
 }
 
-static void simd_mad_rows(kvlm_dtype t, int64_t n, const void *rows, size_t stride, int nr,
-                          const float *a, float *y)
+/* one query's y[i0..n) as the one-row vec_mad sequence, 32, 8 and 1
+ * elements at a time (each element's chain is the same at any width) */
+static void mad_rows1(kvlm_dtype t, int64_t n, int64_t i, const uint8_t *r, size_t stride, int nr,
+                      const float *a, float *y)
 {
-    const uint8_t *r = rows;
-    if (t != KVLM_DTYPE_F32 && t != KVLM_DTYPE_F16 && t != KVLM_DTYPE_BF16) {
-        for (int j = 0; j < nr; j++)
-            simd_vec_mad(t, n, r + (size_t)j * stride, a[j], y);
-        return;
-    }
-    int64_t i = 0;
-#ifdef __AVX512F__
-    /* 64 elements per pass in 4 zmm: each lane's chain as below */
-    for (; i + 64 <= n; i += 64) {
-        __m512 acc[4];
-        UNROLL
-        for (int k = 0; k < 4; k++)
-            acc[k] = _mm512_loadu_ps(y + i + 16 * k);
-        for (int j = 0; j < nr; j++) {
-            __m512 va = _mm512_set1_ps(a[j]);
-            UNROLL
-            for (int k = 0; k < 4; k++)
-                acc[k] = _mm512_fmadd_ps(va, load16(t, r + (size_t)j * stride, i + 16 * k), acc[k]);
-        }
-        UNROLL
-        for (int k = 0; k < 4; k++)
-            _mm512_storeu_ps(y + i + 16 * k, acc[k]);
-    }
-#endif
     for (; i + 32 <= n; i += 32) {
         __m256 acc[4];
         UNROLL
@@ -2053,6 +2064,89 @@ static void simd_mad_rows(kvlm_dtype t, int64_t n, const void *rows, size_t stri
     for (; i < n; i++)
         for (int j = 0; j < nr; j++)
             y[i] = fmaf(a[j], load1(t, r + (size_t)j * stride, i), y[i]);
+}
+
+/* Q queries' y[i..i+MAD_W) kept in registers across the rows: each row's
+ * MAD_W elements are loaded (and converted) once for all Q, and the Q x 4
+ * accumulators are independent chains, so the FMAs are not held up by
+ * their latency as one query's 4 were. */
+#ifdef __AVX512F__
+#define MAD_W 64
+#define MAD_Q 4
+typedef __m512 mad_vec;
+#define MAD_LOAD(t, w, i) load16(t, w, i)
+#define MAD_LDU _mm512_loadu_ps
+#define MAD_STU _mm512_storeu_ps
+#define MAD_SET1 _mm512_set1_ps
+#define MAD_FMA _mm512_fmadd_ps
+#else
+#define MAD_W 32
+#define MAD_Q 2 /* 16 ymm registers: 8 accumulators, 4 rows, the weight */
+typedef __m256 mad_vec;
+#define MAD_LOAD(t, w, i) load8(t, w, i)
+#define MAD_LDU _mm256_loadu_ps
+#define MAD_STU _mm256_storeu_ps
+#define MAD_SET1 _mm256_set1_ps
+#define MAD_FMA _mm256_fmadd_ps
+#endif
+
+ALWAYS_INLINE void mad_tile(const int Q, kvlm_dtype t, int64_t i, const uint8_t *r, size_t stride, int nr,
+                            const float *a, size_t as, float *y, size_t ldy)
+{
+    enum { L = MAD_W / 4 }; /* floats per register */
+    mad_vec acc[MAD_Q][4];
+    UNROLL
+    for (int q = 0; q < Q; q++)
+        UNROLL
+        for (int k = 0; k < 4; k++)
+            acc[q][k] = MAD_LDU(y + q * ldy + i + L * k);
+    for (int j = 0; j < nr; j++) {
+        mad_vec v[4];
+        UNROLL
+        for (int k = 0; k < 4; k++)
+            v[k] = MAD_LOAD(t, r + (size_t)j * stride, i + L * k);
+        UNROLL
+        for (int q = 0; q < Q; q++) {
+            mad_vec va = MAD_SET1(a[q * as + j]);
+            UNROLL
+            for (int k = 0; k < 4; k++)
+                acc[q][k] = MAD_FMA(va, v[k], acc[q][k]);
+        }
+    }
+    UNROLL
+    for (int q = 0; q < Q; q++)
+        UNROLL
+        for (int k = 0; k < 4; k++)
+            MAD_STU(y + q * ldy + i + L * k, acc[q][k]);
+}
+
+static void simd_mad_rows(kvlm_dtype t, int64_t n, const void *rows, size_t stride, int nr,
+                          const float *a, size_t as, int na, float *y, size_t ldy)
+{
+    const uint8_t *r = rows;
+    if (t != KVLM_DTYPE_F32 && t != KVLM_DTYPE_F16 && t != KVLM_DTYPE_BF16) {
+        for (int q = 0; q < na; q++)
+            for (int j = 0; j < nr; j++)
+                simd_vec_mad(t, n, r + (size_t)j * stride, a[q * as + j], y + q * ldy);
+        return;
+    }
+    const int64_t nw = n - n % MAD_W;
+    for (int64_t i = 0; i < nw; i += MAD_W) {
+        int q = 0;
+        for (; q + MAD_Q <= na; q += MAD_Q)
+            mad_tile(MAD_Q, t, i, r, stride, nr, a + q * as, as, y + q * ldy, ldy);
+        switch (na - q) {
+#if MAD_Q > 3
+        case 3: mad_tile(3, t, i, r, stride, nr, a + q * as, as, y + q * ldy, ldy); break;
+        case 2: mad_tile(2, t, i, r, stride, nr, a + q * as, as, y + q * ldy, ldy); break;
+#endif
+        case 1: mad_tile(1, t, i, r, stride, nr, a + q * as, as, y + q * ldy, ldy); break;
+        default: break;
+        }
+    }
+    if (nw < n)
+        for (int q = 0; q < na; q++)
+            mad_rows1(t, n, nw, r, stride, nr, a + q * as, y + q * ldy);
 }
 
 /* ---- row ops ---------------------------------------------------------------- */
@@ -2082,6 +2176,29 @@ ALWAYS_INLINE __m256 exp8(__m256 x)
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
+
+#ifdef __AVX512F__
+/* exp8's operations on 16 lanes: the same bits per element */
+ALWAYS_INLINE __m512 exp16(__m512 x)
+{
+    x = _mm512_min_ps(_mm512_set1_ps(88.0f), x);
+    x = _mm512_max_ps(_mm512_set1_ps(-87.33654f), x);
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);
+    p = _mm512_add_ps(p, _mm512_set1_ps(1.0f));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+#endif
 
 /* y = silu(g) * u = g / (1 + e^-g) * u, 8 elements */
 ALWAYS_INLINE __m256 swiglu8(__m256 g, __m256 u)
@@ -2121,12 +2238,23 @@ static void simd_swiglu(int64_t n, const float *g, const float *u, float *y)
 /* softmax: scale and max (exact in any order), then e^(x - max) through
  * exp8 with 8 lane sums (the tail's padding lanes masked to 0) reduced by
  * hsum8, then one multiply by 1/sum; the same operations for a given n
- * whatever the row's neighbours. */
+ * whatever the row's neighbours. The AVX-512 build runs exp16 on 16
+ * elements and adds its low, then its high 8 lanes to the 8 sums: the
+ * sums' order and every element's bits are the 8-wide ones. */
 static void simd_softmax(int64_t n, float *x, float s)
 {
     const __m256 vs = _mm256_set1_ps(s);
     __m256 vmx = _mm256_set1_ps(-INFINITY);
     int64_t i = 0;
+#ifdef __AVX512F__
+    __m512 zmx = _mm512_set1_ps(-INFINITY);
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x + i), _mm512_set1_ps(s));
+        _mm512_storeu_ps(x + i, v);
+        zmx = _mm512_max_ps(zmx, v);
+    }
+    vmx = _mm256_max_ps(_mm512_castps512_ps256(zmx), _mm512_extractf32x8_ps(zmx, 1));
+#endif
     for (; i + 8 <= n; i += 8) {
         __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), vs);
         _mm256_storeu_ps(x + i, v);
@@ -2142,7 +2270,16 @@ static void simd_softmax(int64_t n, float *x, float s)
     }
     const __m256 vm = _mm256_set1_ps(mx);
     __m256 acc = _mm256_setzero_ps();
-    for (i = 0; i + 8 <= n; i += 8) {
+    i = 0;
+#ifdef __AVX512F__
+    for (; i + 16 <= n; i += 16) {
+        __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + i), _mm512_set1_ps(mx)));
+        _mm512_storeu_ps(x + i, e);
+        acc = _mm256_add_ps(acc, _mm512_castps512_ps256(e));
+        acc = _mm256_add_ps(acc, _mm512_extractf32x8_ps(e, 1));
+    }
+#endif
+    for (; i + 8 <= n; i += 8) {
         __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
         _mm256_storeu_ps(x + i, e);
         acc = _mm256_add_ps(acc, e);
@@ -2159,7 +2296,12 @@ static void simd_softmax(int64_t n, float *x, float s)
         acc = _mm256_add_ps(acc, e);
     }
     const __m256 inv = _mm256_set1_ps(1.0f / hsum8(acc));
-    for (i = 0; i + 8 <= n; i += 8)
+    i = 0;
+#ifdef __AVX512F__
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), _mm512_set1_ps(_mm256_cvtss_f32(inv))));
+#endif
+    for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
     for (; i < n; i++)
         x[i] *= _mm256_cvtss_f32(inv);
