@@ -27,6 +27,8 @@ bool cli_parse_kv_type(const char *s, kvlm_dtype *out);
 /* Size of a model file, or of a folder's *.safetensors files (0: unknown). */
 uint64_t cli_model_file_bytes(const char *path);
 kvlm_model *cli_load_model(const char *cmd, const char *path);
+/* --bf16-matmul (main.c): cli_load_model sets kvlm_model_params.bf16_matmul */
+extern bool cli_bf16_matmul;
 /* Seconds on a monotonic clock. */
 double cli_now(void);
 /* Prints a JSON string literal (quotes and escapes) to stdout. */

@@ -78,9 +78,12 @@ static bool load_bar(uint64_t done, uint64_t total, void *user)
     return true;
 }
 
+bool cli_bf16_matmul;
+
 kvlm_model *cli_load_model(const char *cmd, const char *path)
 {
     kvlm_model_params mp = kvlm_model_default_params();
+    mp.bf16_matmul = cli_bf16_matmul;
     int last_pct = -1;
     if (isatty(STDERR_FILENO) && cli_model_file_bytes(path) > CLI_LOAD_BAR_MIN_BYTES) {
         mp.progress = load_bar;

@@ -122,6 +122,15 @@ typedef struct kvlm_kernel_ops {
                    const void *x, size_t xs, const int32_t *xsum, int64_t m,
                    float *y, int64_t ldy);
 
+    /* F16/BF16 weights in the xb16 layout (below), the opt-in BF16 matmul:
+     * y[c*ldy + 16*g + r] = kvlm_ref_xb16_dot's value for row r of group g
+     * and activation row c (kvlm_xb16_x rows, xs bytes apart), for
+     * 16*g + r < ncols, g < ngroups, c < m; columns from ncols on are not
+     * written. NULL where the CPU has no AVX-512 BF16: kvlm_matmul then
+     * runs the reference, which gives the same bits. */
+    void (*xb16_dot)(int64_t n, const void *groups, int64_t ngroups, const void *x, size_t xs,
+                     int64_t m, float *y, int64_t ldy, int64_t ncols);
+
     /* Attention over nr consecutive KV rows (stride bytes apart), bit for
      * bit equal to the one-row kernels: dot_rows sets out[q*ldo + j] =
      * vec_dot(t, n, rows + j*stride, x + q*xs) for nx queries q (the
@@ -203,6 +212,43 @@ void kvlm_ref_x8_dot(kvlm_dtype wt, int64_t n, const void *groups, int64_t ngrou
                      const void *x, size_t xs, const int32_t *xsum, int64_t m,
                      float *y, int64_t ldy);
 
+/* ---------------------------------------------------------------------------
+ * The xb16 layout: F16/BF16 weights for the opt-in BF16 matmul
+ * (kvlm_model_params.bf16_matmul), the form AVX-512 BF16's vdpbf16ps reads.
+ * A group is 16 rows; for element pair p (elements 2p, 2p+1; n even) the
+ * group holds 64 bytes at 64p: row r's pair as one 32-bit word at 4r, the
+ * even element in the low half. Each value is the weight rounded to BF16
+ * (nearest-even; exact for BF16 files) with subnormals flushed to signed
+ * zero. A weight of n_out rows holds ceil(n_out / 16) groups, the last one
+ * padded with zero rows, so it takes kvlm_xb16_bytes(n_in, n_out) bytes.
+ * Activation rows are rounded likewise (kvlm_xb16_x: n BF16 values).
+ *
+ * The numerics are vdpbf16ps's (Intel SDM; measured equal on AMD Zen 5):
+ * each output element is one chain over the row's pairs in order,
+ *   acc = ftz(fma(w[2p+1], x[2p+1], acc)); acc = ftz(fma(w[2p], x[2p], acc)),
+ * from acc = 0, where ftz flushes a subnormal result to signed zero (the
+ * products are exact in f32, so each step rounds once). Both decode and
+ * prefill run this chain, so the bit-exactness rule holds within the mode;
+ * the values differ from the exact F32-activation matmul by BF16's 8-bit
+ * precision.
+ * ------------------------------------------------------------------------- */
+
+/* Bytes of an xb16 weight of n_out rows of n (even) elements. */
+size_t kvlm_xb16_bytes(int64_t n, int64_t n_out);
+/* Packs rows [0, nrows) of an F16/BF16 weight (ws bytes apart, row layout)
+ * into ceil(nrows / 16) groups at dst, padding the last with zero rows. */
+void kvlm_xb16_pack(kvlm_dtype t, int64_t n, const void *w, size_t ws, int64_t nrows, void *dst);
+/* Row r of xb16 groups as f32 (its BF16 values). */
+void kvlm_xb16_row(int64_t n, const void *groups, int64_t r, float *dst);
+/* f32 -> BF16 as the layout rounds: nearest-even, subnormals to signed
+ * zero, NaN kept (quiet). */
+uint16_t kvlm_bf16_ftz(float f);
+/* An activation row of n floats as n BF16 values (kvlm_bf16_ftz). */
+void kvlm_xb16_x(int64_t n, const float *x, uint16_t *dst);
+/* The reference xb16_dot (scalar; the chain above). */
+void kvlm_ref_xb16_dot(int64_t n, const void *groups, int64_t ngroups, const void *x, size_t xs,
+                       int64_t m, float *y, int64_t ldy, int64_t ncols);
+
 /* Per-ISA tables, defined in ref/ and x86/. Call kvlm_kernels_avx2/avx512
  * only through kvlm_kernels_get(), which checks the CPU first. */
 extern const kvlm_kernel_ops kvlm_kernels_ref;
@@ -220,6 +266,7 @@ typedef struct kvlm_weight {
     size_t row_bytes;        /* kvlm_dtype_row_bytes(type, n_in) */
     const void *data;        /* n_out rows, row_bytes apart (x8: see above) */
     bool x8;                 /* data is in the x8 form (kvlm_x8_type only) */
+    bool xb16;               /* data is in the xb16 form (F16/BF16; the BF16 matmul) */
 } kvlm_weight;
 
 /* Row r of w dequantized to f32 (dst[n_in]), whatever its layout. */

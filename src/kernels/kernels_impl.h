@@ -45,6 +45,13 @@ static inline uint16_t kvlm_ld_u16(const void *p)
     return v;
 }
 
+static inline uint32_t kvlm_ld_u32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
 static inline float kvlm_ld_f16(const void *p) { return kvlm_f16_to_f32(kvlm_ld_u16(p)); }
 
 static inline float kvlm_ld_f32(const void *p)

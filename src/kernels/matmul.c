@@ -22,6 +22,11 @@
  * the n_out % 8 last rows go through the row kernels (F16/BF16: the
  * reference's chain, x8_dot's bits).
  *
+ * xb16 path (F16/BF16 weights repacked for the opt-in BF16 matmul): X rows
+ * are rounded to BF16 (kvlm_xb16_x) into scratch, threads claim chunks of
+ * whole 16-row groups and run ops->xb16_dot - or the reference, which gives
+ * the same bits, where the CPU has no AVX-512 BF16 - over all m rows.
+ *
  * F32 panel path (m >= PANEL_MIN_ROWS, F32 weights): inside its column
  * range a thread runs ops->panel_dot over all m X rows against tiles of
  * about PANEL_BYTES of weight rows, read in place.
@@ -50,7 +55,7 @@
 static size_t act_stride(const kvlm_weight *w)
 {
     const kvlm_dtype_traits *tr = kvlm_dtype_traits_get(w->type);
-    size_t b = kvlm_dtype_row_bytes(tr->act_type, w->n_in);
+    size_t b = w->xb16 ? (size_t)w->n_in * 2 : kvlm_dtype_row_bytes(tr->act_type, w->n_in);
     return (b + SCRATCH_ALIGN - 1) / SCRATCH_ALIGN * SCRATCH_ALIGN;
 }
 
@@ -69,7 +74,7 @@ static size_t xsum_bytes(const kvlm_weight *w, int64_t m)
 size_t kvlm_matmul_scratch_bytes(const kvlm_weight *w, int64_t m)
 {
     const kvlm_dtype_traits *tr = kvlm_dtype_traits_get(w->type);
-    if (!tr || tr->act_type == KVLM_DTYPE_F32)
+    if (!tr || (tr->act_type == KVLM_DTYPE_F32 && !w->xb16))
         return 0;
     return (size_t)m * act_stride(w) + xsum_bytes(w, m);
 }
@@ -88,6 +93,7 @@ typedef struct mm_ctx {
     int64_t ldy;
     bool split_rows;
     bool x8;                  /* x8 path: weights in groups of 8 rows (kvlm_x8_type) */
+    bool xb16;                /* xb16 path: the BF16 matmul */
     size_t x8_stride;         /* x8 path, row-layout weights: packing buffer bytes */
     bool panel;               /* F32 batched path (see the header comment) */
     int64_t panel_rows;       /* weight rows per tile */
@@ -103,6 +109,10 @@ static void quantize_task(void *arg, int ith, int nth)
     kvlm_split((long)c->m, ith, nth, &lo, &hi);
     for (long r = lo; r < hi; r++) {
         void *xr = (void *)(c->xq + (size_t)r * c->xq_stride);
+        if (c->w->xb16) {
+            kvlm_xb16_x(c->w->n_in, c->x + r * c->ldx, xr);
+            continue;
+        }
         c->ops->quantize_row(c->act, c->x + r * c->ldx, xr, c->w->n_in);
         if (c->xsum)
             kvlm_x8_block_sums(c->w->n_in, xr, c->xsum + r * (c->w->n_in / 32));
@@ -244,10 +254,35 @@ static void x8_block(const mm_ctx *c, int64_t c0, int64_t c1)
         rows_block(c, g1 > c0 ? g1 : c0, c1);
 }
 
+/* Y[0..m)[c0..c1) on the xb16 path: c0 is a multiple of 16 */
+static void xb16_block(const mm_ctx *c, int64_t c0, int64_t c1)
+{
+    const kvlm_weight *w = c->w;
+    const uint8_t *groups = (const uint8_t *)w->data + (size_t)(c0 / 16) * (size_t)w->n_in * 32;
+    float *y = c->y + c0;
+    void (*dot)(int64_t, const void *, int64_t, const void *, size_t, int64_t, float *, int64_t, int64_t) =
+        c->ops->xb16_dot ? c->ops->xb16_dot : kvlm_kernels_ref.xb16_dot;
+    dot(w->n_in, groups, (c1 - c0 + 15) / 16, c->xq, c->xq_stride, c->m, y, c->ldy, c1 - c0);
+    if (c->bias)
+        for (int64_t r = 0; r < c->m; r++)
+            for (int64_t k = 0; k < c1 - c0; k++)
+                y[r * c->ldy + k] += c->bias[c0 + k];
+}
+
 static void dot_task(void *arg, int ith, int nth)
 {
     mm_ctx *c = arg;
     long lo, hi;
+    if (c->xb16) {
+        for (;;) {
+            long k = atomic_fetch_add_explicit(&c->next_chunk, 1, memory_order_relaxed);
+            if (k >= c->n_chunks)
+                break;
+            int64_t c0 = (int64_t)k * c->chunk_cols, c1 = c0 + c->chunk_cols;
+            xb16_block(c, c0, c1 < c->w->n_out ? c1 : c->w->n_out);
+        }
+        return;
+    }
     if (c->x8) {
         for (;;) {
             long k = atomic_fetch_add_explicit(&c->next_chunk, 1, memory_order_relaxed);
@@ -297,6 +332,26 @@ void kvlm_matmul(struct kvlm_threadpool *tp, const kvlm_kernel_ops *ops,
         .ops = ops, .w = w, .bias = bias, .x = x, .ldx = ldx, .m = m,
         .act = tr->act_type, .y = y, .ldy = ldy,
     };
+    if (w->xb16) {
+        c.xb16 = true;
+        c.xq = scratch;
+        c.xq_stride = act_stride(w);
+        kvlm_threadpool_run(m > 1 ? tp : NULL, quantize_task, &c);
+        /* chunks of whole groups: about 8 per thread; with many rows at
+         * most X8_CHUNK_BYTES, so a chunk stays in L2 while they pass */
+        int64_t cc = (w->n_out + 8 * nth - 1) / (8 * nth);
+        int64_t cap = (int64_t)(X8_CHUNK_BYTES / w->row_bytes) / 48 * 48;
+        if (cap < 48) /* the prefill tile's 3 groups, even for long rows */
+            cap = 48;
+        if (m > 1 && cc > cap)
+            cc = cap;
+        cc = (cc + 15) / 16 * 16;
+        c.chunk_cols = cc;
+        c.n_chunks = (long)((w->n_out + cc - 1) / cc);
+        atomic_init(&c.next_chunk, 0);
+        kvlm_threadpool_run(tp, dot_task, &c);
+        return;
+    }
     /* x8 path: weights already in x8 form, or enough rows to pay for
      * packing; F16/BF16 always (their matmul bits are x8_dot's chain) */
     c.x8 = kvlm_x8_type(w->type) && ops->x8_dot && (w->x8 || m >= PANEL_MIN_ROWS || kvlm_x8_float(w->type));

@@ -206,6 +206,10 @@ void kvlm_ref_x8_dot(kvlm_dtype wt, int64_t n, const void *groups, int64_t ngrou
 void kvlm_weight_dequant_row(const kvlm_kernel_ops *ops, const kvlm_weight *w, int64_t r, float *dst)
 {
     const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
+    if (w->xb16) {
+        kvlm_xb16_row(w->n_in, w->data, r, dst);
+        return;
+    }
     if (!w->x8 || r >= w->n_out / 8 * 8) {
         ops->dequantize_row(w->type, row, dst, w->n_in);
         return;

@@ -130,7 +130,8 @@ kvlm_status kvlm_model_load(const char *path, const kvlm_model_params *params,
      * callback measures the slow part of a load (reading the file, packing)
      * and may cancel it. */
     if (s == KVLM_OK)
-        s = kvlm_model_repack(m, params ? params->progress : NULL, params ? params->progress_user : NULL);
+        s = kvlm_model_repack(m, params ? params->progress : NULL, params ? params->progress_user : NULL,
+                              params && params->bf16_matmul);
     if (s != KVLM_OK) {
         kvlm_model_free(m);
         return s;
@@ -485,6 +486,8 @@ kvlm_status kvlm_model_fingerprint(kvlm_model *m, uint8_t out[32])
         for (int d = 0; d < 4; d++) h_u64(c, (uint64_t)t->ne[d]);
         h_bytes(c, t->data, t->nbytes);
     }
+    if (m->bf16_matmul)
+        h_str(c, "matmul:bf16");
     unsigned int len = 0;
     EVP_DigestFinal_ex(c, m->fingerprint, &len);
     EVP_MD_CTX_free(c);

@@ -95,6 +95,7 @@ struct kvlm_model {
     void *repack_map;           /* repack.c: one anonymous mapping holding every */
     size_t repack_len;          /* repacked weight (munmap'ed with the model) */
 
+    bool bf16_matmul;           /* repack.c put F16/BF16 matrices in the xb16 form */
     bool have_fingerprint;
     uint8_t fingerprint[32];
 };
@@ -111,10 +112,11 @@ kvlm_status kvlm_model_load_llama2c(struct kvlm_model *m, const char *path);
  * KVLM_ERR_INVALID_ARG. Loader-independent: it walks m->tensors only. */
 kvlm_status kvlm_model_page_in(struct kvlm_model *m, kvlm_progress_fn progress, void *user,
                                uint64_t done0, const void *const *skip, int n_skip);
-/* Puts the matrix weights of every kvlm_x8_type into the x8 layout (repack.c).
+/* Puts the matrix weights of every kvlm_x8_type into the x8 layout (repack.c);
+ * with bf16, F16/BF16 ones into the xb16 layout of the BF16 matmul.
  * With a progress callback it also pages in every other tensor, and
  * reports both as one count of the tensors' bytes (kvlm_model_params). */
-kvlm_status kvlm_model_repack(struct kvlm_model *m, kvlm_progress_fn progress, void *user);
+kvlm_status kvlm_model_repack(struct kvlm_model *m, kvlm_progress_fn progress, void *user, bool bf16);
 /* Checks hyperparameters and fills derived ones (head_dim, rope freqs). */
 kvlm_status kvlm_model_finish(struct kvlm_model *m, float rope_theta,
                               const float *rope_factors /* [head_dim/2] or NULL */);

@@ -13,6 +13,11 @@
  * file's. Environment KVLM_REPACK=0 leaves every weight as the file has it
  * (the row-layout kernels give the same bits; for measurements and tests).
  *
+ * The BF16 matmul (kvlm_model_params.bf16_matmul) puts F16/BF16 matrices
+ * with an even row length into the xb16 layout instead (KVLM_REPACK=0 or
+ * not: it is the mode's only form), rounding them to BF16; a tied output
+ * matrix stays exact in x8, as the token embedding's rows must.
+ *
  * Progress (a callback given to kvlm_model_load): the bytes of the tensors
  * repacked are reported as they are packed, then the remaining tensors are
  * paged in by kvlm_model_page_in, continuing the same count, so done
@@ -70,15 +75,22 @@ static bool repackable(const kvlm_weight *w)
     return kvlm_x8_type(w->type) && !w->x8 && w->n_out >= 8 && w->data;
 }
 
+/* whether the BF16 matmul takes w (xb16) */
+static bool xb16_able(const kvlm_weight *w)
+{
+    return kvlm_x8_float(w->type) && !w->x8 && !w->xb16 && w->n_in % 2 == 0 && w->n_out >= 1 && w->data;
+}
+
 static size_t weight_bytes(const kvlm_weight *w)
 {
     return w->row_bytes * (size_t)w->n_out;
 }
 
 /* bytes of w's slot in the repack mapping (64-byte aligned slots) */
-static size_t slot_bytes(const kvlm_weight *w)
+static size_t slot_bytes(const kvlm_weight *w, bool xb16)
 {
-    return (weight_bytes(w) + 63) / 64 * 64;
+    size_t b = xb16 ? kvlm_xb16_bytes(w->n_in, w->n_out) : weight_bytes(w);
+    return (b + 63) / 64 * 64;
 }
 
 /* One anonymous mapping of `total` bytes for every repacked weight, kept
@@ -106,6 +118,7 @@ typedef struct pack_task {
     const uint8_t *src;
     uint8_t *dst;
     int64_t g0, ng;
+    int rows;                 /* rows per group: 8 (x8) or 16 (xb16) */
 } pack_task;
 
 static void pack_fn(void *arg, int ith, int nth)
@@ -113,38 +126,61 @@ static void pack_fn(void *arg, int ith, int nth)
     const pack_task *p = arg;
     long lo, hi;
     kvlm_split((long)p->ng, ith, nth, &lo, &hi);
-    size_t off = (size_t)(p->g0 + lo) * 8 * p->w->row_bytes;
-    kvlm_x8_pack(p->w->type, p->w->n_in, p->src + off, p->w->row_bytes, hi - lo, p->dst + off);
+    size_t off = (size_t)(p->g0 + lo) * (size_t)p->rows * p->w->row_bytes;
+    if (p->rows == 8) {
+        kvlm_x8_pack(p->w->type, p->w->n_in, p->src + off, p->w->row_bytes, hi - lo, p->dst + off);
+        return;
+    }
+    int64_t r0 = (p->g0 + lo) * 16, r1 = (p->g0 + hi) * 16;
+    if (r1 > p->w->n_out)
+        r1 = p->w->n_out;
+    if (r1 > r0) /* the xb16 group is as big as its 16 rows (2 bytes a value) */
+        kvlm_xb16_pack(p->w->type, p->w->n_in, p->src + off, p->w->row_bytes, r1 - r0, p->dst + off);
 }
 
-static kvlm_status repack_one(kvlm_model *m, kvlm_weight *w, uint8_t *buf, kvlm_threadpool *tp, load_progress *lp)
+/* w into buf: x8 groups and the n_out % 8 rows as they are, or (xb16)
+ * ceil(n_out / 16) padded groups */
+static kvlm_status repack_one(kvlm_model *m, kvlm_weight *w, uint8_t *buf, kvlm_threadpool *tp, load_progress *lp,
+                              bool xb16)
 {
     size_t bytes = weight_bytes(w);
     const uint8_t *src = w->data;
-    int64_t groups = w->n_out / 8;
-    size_t gbytes = (size_t)groups * 8 * w->row_bytes;
-    int64_t step = (int64_t)(PROGRESS_BYTES / (8 * w->row_bytes));
+    int rows = xb16 ? 16 : 8;
+    int64_t groups = xb16 ? (w->n_out + 15) / 16 : w->n_out / 8;
+    size_t gbytes = (size_t)groups * (size_t)rows * w->row_bytes;
+    int64_t step = (int64_t)(PROGRESS_BYTES / ((size_t)rows * w->row_bytes));
     if (step < 1)
         step = 1;
+    uint64_t counted = 0;
     for (int64_t g = 0; g < groups; g += step) {
         int64_t ng = groups - g < step ? groups - g : step;
-        pack_task t = {w, src, buf, g, ng};
+        pack_task t = {w, src, buf, g, ng, rows};
         kvlm_threadpool_run(tp, pack_fn, &t);
-        if (!advance(m, lp, (size_t)ng * 8 * w->row_bytes))
+        /* progress counts the file's bytes: the padded group's extra rows
+         * are not counted */
+        uint64_t b = (uint64_t)ng * (uint64_t)rows * w->row_bytes;
+        if (counted + b > bytes)
+            b = bytes - counted;
+        counted += b;
+        if (b && !advance(m, lp, b))
             return KVLM_ERR_INVALID_ARG;
     }
-    memcpy(buf + gbytes, src + gbytes, bytes - gbytes);
-    if (bytes > gbytes && !advance(m, lp, bytes - gbytes))
-        return KVLM_ERR_INVALID_ARG;
+    if (!xb16) {
+        memcpy(buf + gbytes, src + gbytes, bytes - gbytes);
+        if (bytes > gbytes && !advance(m, lp, bytes - gbytes))
+            return KVLM_ERR_INVALID_ARG;
+    }
     if (m->gguf)
         release_file_pages(src, bytes);
     w->data = buf;
-    w->x8 = true;
+    w->x8 = !xb16;
+    w->xb16 = xb16;
     return KVLM_OK;
 }
 
-kvlm_status kvlm_model_repack(kvlm_model *m, kvlm_progress_fn progress, void *user)
+kvlm_status kvlm_model_repack(kvlm_model *m, kvlm_progress_fn progress, void *user, bool bf16)
 {
+    m->bf16_matmul = bf16;
     load_progress lp = {progress, user, 0, 0};
     for (int i = 0; i < m->n_tensors; i++)
         lp.total += m->tensors[i].nbytes;
@@ -153,25 +189,33 @@ kvlm_status kvlm_model_repack(kvlm_model *m, kvlm_progress_fn progress, void *us
     int cap = 8 * m->info.n_layers + 1, n = 0;
     kvlm_weight **todo = calloc((size_t)cap, sizeof *todo);
     const void **packed = calloc((size_t)cap, sizeof *packed);
-    if (!todo || !packed) {
+    bool *xb = calloc((size_t)cap, sizeof *xb); /* todo[i] goes to xb16 */
+    if (!todo || !packed || !xb) {
         free(todo);
         free(packed);
+        free(xb);
         return kvlm_fail(KVLM_ERR_NOMEM, "out of memory");
     }
     const char *env = getenv("KVLM_REPACK");
     bool on = !(env && !strcmp(env, "0"));
     size_t total = 0;
-    for (int l = 0; on && l < m->info.n_layers; l++) {
+    bool tied_out = m->tok_embd.data == m->output.data;
+    for (int l = 0; l < m->info.n_layers; l++) {
         kvlm_layer *L = &m->layers[l];
         kvlm_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wqkv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
-            if (repackable(ws[i]))
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) {
+            if (bf16 && xb16_able(ws[i]))
+                xb[n] = true, todo[n++] = ws[i];
+            else if (on && repackable(ws[i]))
                 todo[n++] = ws[i];
+        }
     }
-    if (on && repackable(&m->output))
+    if (bf16 && !tied_out && xb16_able(&m->output))
+        xb[n] = true, todo[n++] = &m->output;
+    else if (on && repackable(&m->output))
         todo[n++] = &m->output;
     for (int i = 0; i < n; i++)
-        total += slot_bytes(todo[i]);
+        total += slot_bytes(todo[i], xb[i]);
     kvlm_status s = KVLM_OK;
     uint8_t *base = n ? reserve(m, total) : NULL;
     if (n && !base)
@@ -184,8 +228,8 @@ kvlm_status kvlm_model_repack(kvlm_model *m, kvlm_progress_fn progress, void *us
         kvlm_weight *w = todo[i];
         bool tied = w == &m->output && m->tok_embd.data == m->output.data;
         packed[i] = w->data;
-        s = repack_one(m, w, base + off, tp, &lp);
-        off += slot_bytes(w);
+        s = repack_one(m, w, base + off, tp, &lp, xb[i]);
+        off += slot_bytes(w, xb[i]);
         if (s == KVLM_OK && tied) {
             m->tok_embd.data = m->output.data;
             m->tok_embd.x8 = true;
@@ -196,5 +240,6 @@ kvlm_status kvlm_model_repack(kvlm_model *m, kvlm_progress_fn progress, void *us
         s = kvlm_model_page_in(m, progress, user, lp.done, packed, n);
     free(todo);
     free(packed);
+    free(xb);
     return s;
 }

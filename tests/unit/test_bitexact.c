@@ -11,6 +11,9 @@
  *   - 2 threads, and 3 threads with n_batch 13, instead of 1;
  *   - KV block sizes 1 and 64 instead of 16;
  *   - a session truncated to a random length and re-fed the rest.
+ * The F16 and BF16 GGUF files are checked once more with the BF16 matmul
+ * (kvlm_model_params.bf16_matmul; f32 KV), whose kernels must keep the
+ * rule on their own.
  * The Mistral folder is also checked with its sliding window cut to 9
  * positions (a copy of its config.json beside a link to its weights), so
  * that tokens sharing an attention tile start their windows at different
@@ -92,10 +95,12 @@ static bool quick(void)
     return q && *q && strcmp(q, "0") != 0;
 }
 
-static void check_model(const char *path)
+static void check_model(const char *path, bool bf16)
 {
     kvlm_model *m = NULL;
-    kvlm_status st = kvlm_model_load(path, NULL, &m);
+    kvlm_model_params mp = kvlm_model_default_params();
+    mp.bf16_matmul = bf16;
+    kvlm_status st = kvlm_model_load(path, &mp, &m);
     CHECK(st == KVLM_OK, "load %s: %s", path, kvlm_last_error());
     if (st) return;
     kvlm_model_info in;
@@ -107,7 +112,8 @@ static void check_model(const char *path)
     for (size_t k = 0; k < sizeof kvs / sizeof kvs[0]; k++) {
         if (kvs[k] == KVLM_DTYPE_Q8_0 && in.head_dim % 32 != 0) continue;
         if (quick() && (kvs[k] == KVLM_DTYPE_F16 || kvs[k] == KVLM_DTYPE_BF16)) continue;
-        const char *kvn = kvlm_dtype_name(kvs[k]);
+        if (bf16 && kvs[k] != KVLM_DTYPE_F32) continue;
+        const char *kvn = bf16 ? "f32, bf16 matmul" : kvlm_dtype_name(kvs[k]);
         variant base = {1, 512, 16}; /* 1 thread: the test runs beside others */
         float *ref = run(m, kvs[k], base, toks, N_TOK, NULL, 0);
         CHECK(ref != NULL, "%s kv %s: prefill failed", path, kvn);
@@ -190,7 +196,7 @@ int main(void)
     json_t *models = json_object_get(man, "models");
     const char *mname;
     json_t *mobj;
-    int n = 0;
+    int n = 0, n_bf16 = 0;
     json_object_foreach(models, mname, mobj) {
         const char *tname;
         json_t *tobj;
@@ -198,21 +204,26 @@ int main(void)
             const char *gg = json_string_value(json_object_get(tobj, "gguf"));
             if (!gg) continue;
             snprintf(path, sizeof path, "%s/%s", dir, gg);
-            check_model(path);
+            check_model(path, false);
             n++;
+            if (!strcmp(tname, "f16") || !strcmp(tname, "bf16")) {
+                check_model(path, true);
+                n_bf16++;
+            }
         }
         const char *hf = json_string_value(json_object_get(mobj, "hf_folder"));
         if (hf) {
             snprintf(path, sizeof path, "%s/%s", dir, hf);
-            check_model(path);
+            check_model(path, false);
             n++;
         }
     }
     CHECK(n >= 10, "only %d models checked", n);
+    CHECK(n_bf16 >= 10, "only %d models checked with the BF16 matmul", n_bf16);
     char win[64];
     snprintf(path, sizeof path, "%s/mistral", dir);
     CHECK(windowed_copy(path, 9, win, sizeof win), "cannot make a windowed copy of %s", path);
-    check_model(win);
+    check_model(win, false);
     remove_copy(win);
     json_decref(man);
     TEST_MAIN_END("test_bitexact");

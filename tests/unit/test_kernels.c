@@ -517,6 +517,133 @@ static void test_softmax_widths(void)
     CHECK(bad == 0, "softmax: avx512 differs from avx2 at %d of 200 lengths", bad);
 }
 
+/* ---- xb16 (the BF16 matmul) -------------------------------------------------------
+ * kvlm_bf16_ftz's rounding; packing F16/BF16 rows and reading them back;
+ * the reference xb16_dot against a double-precision sum of the same BF16
+ * values; and every table's xb16_dot (AVX-512 BF16's vdpbf16ps) against the
+ * reference bit for bit - many shapes (tiles of 1-8 activation rows, 1-3
+ * and 8 groups, a partial last group) and values whose products and sums
+ * reach the subnormal range, where the results are flushed to zero. */
+static void test_xb16(void)
+{
+    CHECK(kvlm_bf16_ftz(1.0f) == 0x3F80 && kvlm_bf16_ftz(-2.0f) == 0xC000, "bf16 of 1, -2");
+    CHECK(kvlm_bf16_ftz(1.0f + 0x1p-8f) == 0x3F80, "1 + half ulp ties to even (down)");
+    CHECK(kvlm_bf16_ftz(1.0f + 0x3p-8f) == 0x3F82, "1 + 1.5 ulp ties to even (up)");
+    CHECK(kvlm_bf16_ftz(0x1p-127f) == 0x0000 && kvlm_bf16_ftz(-0x1p-127f) == 0x8000, "subnormal -> signed 0");
+    CHECK(kvlm_bf16_ftz(0x1p-126f) == 0x0080, "smallest normal kept");
+    CHECK((kvlm_bf16_ftz(NAN) & 0x7FC0) == 0x7FC0, "NaN stays NaN");
+    enum { N = 96, NOUT = 53, M = 13 };
+    uint16_t w16[NOUT * N];
+    float wf[NOUT * N];
+    int bad = 0;
+    for (int tt = 0; tt < 2; tt++) {
+        kvlm_dtype t = tt ? KVLM_DTYPE_BF16 : KVLM_DTYPE_F16;
+        for (int i = 0; i < NOUT * N; i++) {
+            float v = frand() * 4.0f;
+            w16[i] = tt ? kvlm_f32_to_bf16(v) : kvlm_f32_to_f16(v);
+            wf[i] = tt ? kvlm_bf16_to_f32(w16[i]) : kvlm_f16_to_f32(w16[i]);
+        }
+        uint8_t *g = xaligned(kvlm_xb16_bytes(N, NOUT));
+        kvlm_xb16_pack(t, N, w16, N * 2, NOUT, g);
+        float row[N];
+        for (int r = 0; r < 64; r++) { /* the padding rows read back as zeros */
+            kvlm_xb16_row(N, g, r, row);
+            for (int k = 0; k < N; k++)
+                bad += fbits(row[k]) != fbits(r < NOUT ? kvlm_bf16_to_f32(kvlm_bf16_ftz(wf[r * N + k])) : 0.0f);
+        }
+        free(g);
+    }
+    CHECK(bad == 0, "xb16 pack / row: %d values differ", bad);
+
+    /* weights and activations spanning 2^-70 .. 2^10 in magnitude, some
+     * exact cancellations: products and partial sums cross 2^-126 */
+    float x[M * N];
+    for (int i = 0; i < NOUT * N; i++) {
+        float v = frand();
+        int e = (int)(rnd() % 8) == 0 ? -60 - (int)(rnd() % 10) : (int)(rnd() % 14) - 4;
+        w16[i] = kvlm_f32_to_bf16(ldexpf(v, e));
+    }
+    for (int i = 0; i < M * N; i++) {
+        float v = frand();
+        int e = (int)(rnd() % 8) == 0 ? -60 - (int)(rnd() % 10) : (int)(rnd() % 14) - 4;
+        x[i] = ldexpf(v, e);
+    }
+    /* weight rows 1 and 2 and activation row 1 near 2^-64: their products
+     * are around 2^-128, subnormal, and the results are flushed (row 2
+     * reaches them after a normal start that cancels: x0 * (w0 - w0)) */
+    for (int k = 0; k < N; k++) {
+        w16[N + k] = kvlm_f32_to_bf16(ldexpf(frand(), -64));
+        w16[2 * N + k] = kvlm_f32_to_bf16(ldexpf(frand(), -64 + (k < 2 ? 70 : 0)));
+        x[N + k] = ldexpf(frand(), -63);
+    }
+    w16[2 * N + 1] = (uint16_t)(w16[2 * N] ^ 0x8000);
+    x[N + 1] = x[N];
+    uint8_t *g = xaligned(kvlm_xb16_bytes(N, NOUT));
+    kvlm_xb16_pack(KVLM_DTYPE_BF16, N, w16, N * 2, NOUT, g);
+    size_t xs = N * 2 + 6;
+    uint8_t *xq = xaligned(xs * M);
+    for (int c = 0; c < M; c++)
+        kvlm_xb16_x(N, x + c * N, (uint16_t *)(void *)(xq + c * xs));
+    const int64_t ldy = 70;
+    float *ref = malloc(sizeof(float) * M * ldy), *got = malloc(sizeof(float) * M * ldy);
+    const int64_t ng = (NOUT + 15) / 16;
+    kvlm_ref_xb16_dot(N, g, ng, xq, xs, M, ref, ldy, NOUT);
+    int far = 0, flushed = 0;
+    for (int c = 0; c < M; c++)
+        for (int r = 0; r < NOUT; r++) {
+            double sum = 0, mag = 0;
+            float wr[N];
+            kvlm_xb16_row(N, g, r, wr);
+            for (int k = 0; k < N; k++) {
+                uint16_t xb;
+                memcpy(&xb, xq + c * xs + 2 * k, 2);
+                double p = (double)wr[k] * kvlm_bf16_to_f32(xb);
+                sum += p;
+                mag += fabs(p);
+            }
+            float v = ref[c * ldy + r];
+            flushed += v == 0.0f && sum != 0;
+            far += !(fabs(v - sum) <= 1e-6 * mag + 0x1p-120);
+        }
+    CHECK(far == 0, "reference xb16_dot: %d of %d elements far from the double sum", far, M * NOUT);
+    for (int k = 0; k < n_isas; k++) {
+        const kvlm_kernel_ops *o = isas[k];
+        if (!o->xb16_dot)
+            continue;
+        int mism = 0, runs = 0;
+        for (int m = 1; m <= M; m++)
+            for (int64_t g0 = 0; g0 < ng; g0++) {
+                /* groups [g0, ng), columns up to the weight's last row */
+                for (size_t i = 0; i < (size_t)(M * ldy); i++)
+                    got[i] = -7.0f;
+                int64_t ncols = NOUT - 16 * g0;
+                o->xb16_dot(N, g + (size_t)g0 * N * 32, ng - g0, xq, xs, m, got, ldy, ncols);
+                runs++;
+                for (int c = 0; c < M; c++)
+                    for (int64_t r = 0; r < ldy; r++) {
+                        float want = c < m && r < ncols ? ref[c * ldy + 16 * g0 + r] : -7.0f;
+                        mism += fbits(got[c * ldy + r]) != fbits(want);
+                    }
+            }
+        CHECK(mism == 0, "%s xb16_dot: %d mismatches with the reference in %d runs", o->name, mism, runs);
+    }
+    /* 8 groups for one row (the decode tile) */
+    enum { NO8 = 16 * 9 };
+    uint8_t *g8 = xaligned(kvlm_xb16_bytes(N, NO8));
+    uint16_t *w8 = malloc(sizeof(uint16_t) * NO8 * N);
+    for (int i = 0; i < NO8 * N; i++)
+        w8[i] = kvlm_f32_to_bf16(frand());
+    kvlm_xb16_pack(KVLM_DTYPE_BF16, N, w8, N * 2, NO8, g8);
+    kvlm_ref_xb16_dot(N, g8, 9, xq, xs, 1, ref, NO8, NO8);
+    for (int k = 0; k < n_isas; k++)
+        if (isas[k]->xb16_dot) {
+            isas[k]->xb16_dot(N, g8, 9, xq, xs, 1, got, NO8, NO8);
+            CHECK(memcmp(got, ref, NO8 * sizeof(float)) == 0, "%s xb16_dot: 9 groups x 1 row differ", isas[k]->name);
+        }
+    printf("xb16: %d of %d reference elements flushed to zero\n", flushed, M * NOUT);
+    free(g8); free(w8); free(g); free(xq); free(ref); free(got);
+}
+
 /* ---- F32 panels ---------------------------------------------------------------- */
 
 static void test_panels(void)
@@ -625,7 +752,7 @@ static void test_matmul(void)
         const kvlm_dtype_traits *tr = kvlm_dtype_traits_get(t);
         int64_t n_in = tr->block_elems == 256 ? 512 : 96, n_out = shapes[si][0], m = shapes[si][1];
         int64_t ldx = n_in + 3, ldy = n_out + 5;
-        kvlm_weight W = {t, n_in, n_out, kvlm_dtype_row_bytes(t, n_in), NULL, false};
+        kvlm_weight W = {t, n_in, n_out, kvlm_dtype_row_bytes(t, n_in), NULL, false, false};
         uint8_t *wd = xaligned(W.row_bytes * (size_t)n_out);
         for (int64_t r = 0; r < n_out; r++)
             random_row(t, wd + r * W.row_bytes, n_in);
@@ -771,6 +898,7 @@ int main(void)
     test_panels();
     test_attn_rows();
     test_softmax_widths();
+    test_xb16();
     test_matmul();
     test_x8_expand_passes();
     TEST_MAIN_END("test_kernels");

@@ -30,6 +30,11 @@
  *     (b) HF on the dequantized weights with float activations - bound 1e-1:
  *         the activation rounding itself moves these random models' logits
  *         by a few percent of their scale (the values are printed).
+ *   f16, bf16 GGUF with the BF16 matmul (kvlm_model_params.bf16_matmul):
+ *     HF in float32 on the file's weights, bound 3e-2 - BF16 weights and
+ *     activations (8-bit precision) moved these logits by 0.5-1.1% of their
+ *     scale when the mode was added; argmax is not checked. The error must
+ *     also exceed the exact bound, so a mode that silently did nothing fails.
  */
 #include <math.h>
 #include <stdbool.h>
@@ -47,11 +52,12 @@
 #define TOL_ACTQ 5e-2
 #define TOL_EXACT 1e-5
 #define TOL_DEQUANT 1e-1
+#define TOL_BF16MM 3e-2
 
 static json_t *g_logits_meta; /* manifest "logits": per-file argmax margins */
 static json_t *g_seqs;
 static const char *g_dir;
-static int n_ties, n_compared, n_actq_pos, n_actq_exact;
+static int n_ties, n_compared, n_actq_pos, n_actq_exact, n_bf16mm;
 
 static int argmax(const float *x, int n)
 {
@@ -130,10 +136,12 @@ static double compare(const char *what, const char *ref_name, const float *got, 
 /* Runs every sequence through the model at path and compares with
  * <prefix>.<seq>.logits. keep (optional) receives sequence A's logits. */
 static double check_against(const char *label, const char *path, const char *prefix, double tol,
-                            bool check_argmax, float **keep)
+                            bool check_argmax, float **keep, bool bf16)
 {
     kvlm_model *m = NULL;
-    kvlm_status st = kvlm_model_load(path, NULL, &m);
+    kvlm_model_params mp = kvlm_model_default_params();
+    mp.bf16_matmul = bf16;
+    kvlm_status st = kvlm_model_load(path, &mp, &m);
     CHECK(st == KVLM_OK, "load %s: %s", path, kvlm_last_error());
     if (st) return INFINITY;
     kvlm_model_info in;
@@ -199,13 +207,19 @@ int main(void)
             snprintf(path, sizeof path, "%s/%s", dir, gg);
             double e_plain, e_actq = NAN;
             if (aprefix) {
-                e_actq = check_against(gg, path, aprefix, TOL_ACTQ, true, NULL);
-                e_plain = check_against(gg, path, prefix, TOL_DEQUANT, false, NULL);
+                e_actq = check_against(gg, path, aprefix, TOL_ACTQ, true, NULL, false);
+                e_plain = check_against(gg, path, prefix, TOL_DEQUANT, false, NULL, false);
             } else {
                 e_plain = check_against(gg, path, prefix, TOL_FLOAT, true,
-                                        !strcmp(tname, "f32") ? &gguf_f32_A : NULL);
+                                        !strcmp(tname, "f32") ? &gguf_f32_A : NULL, false);
             }
             printf("%-26s %-12.2e %-12.2e\n", gg, e_plain, e_actq);
+            if (!strcmp(tname, "f16") || !strcmp(tname, "bf16")) {
+                double e = check_against(gg, path, prefix, TOL_BF16MM, false, NULL, true);
+                printf("%-26s %-12.2e (BF16 matmul)\n", gg, e);
+                CHECK(e > TOL_FLOAT, "%s: the BF16 matmul gave the exact mode's logits (%.2e)", gg, e);
+                n_bf16mm++;
+            }
         }
         /* The F32 Hugging Face folder against the F32 GGUF copy, directly. */
         const char *hf = json_string_value(json_object_get(mobj, "hf_folder"));
@@ -238,7 +252,7 @@ int main(void)
     json_object_foreach(folders, fname, fobj) {
         const char *prefix = json_string_value(json_object_get(fobj, "logits_prefix"));
         snprintf(path, sizeof path, "%s/%s", dir, fname);
-        double e = check_against(fname, path, prefix, TOL_FLOAT, true, NULL);
+        double e = check_against(fname, path, prefix, TOL_FLOAT, true, NULL, false);
         printf("%-26s %-12.2e (folder, %s)\n", fname, e, json_string_value(json_object_get(fobj, "dtype")));
     }
     printf("%d comparisons; %d positions skipped in argmax checks as ties within the bound\n",
@@ -248,6 +262,7 @@ int main(void)
     CHECK(n_actq_exact * 4 >= n_actq_pos * 3, "only %d of %d int8-activation positions match exactly",
           n_actq_exact, n_actq_pos);
     CHECK(n_compared >= 100, "only %d comparisons ran", n_compared);
+    CHECK(n_bf16mm >= 10, "only %d files checked with the BF16 matmul", n_bf16mm);
     json_decref(man);
     TEST_MAIN_END("test_model_fixtures");
 }

@@ -89,6 +89,7 @@ const kvlm_kernel_ops kvlm_kernels_ref = {
     .quantize_row = kvlm_ref_quantize_row,
     .vec_dot = kvlm_ref_vec_dot,
     .x8_dot = kvlm_ref_x8_dot,
+    .xb16_dot = kvlm_ref_xb16_dot,
     .vec_mad = kvlm_ref_vec_mad,
     .rmsnorm = kvlm_ref_rmsnorm,
     .layernorm = kvlm_ref_layernorm,

@@ -9,6 +9,7 @@
  */
 #include <immintrin.h>
 
+#include "core/cpu.h"
 #include "kernels/kernels_impl.h"
 
 static inline __attribute__((always_inline)) __m256i dot4(__m256i u8, __m256i s8)
@@ -24,6 +25,12 @@ static inline __attribute__((always_inline)) __m256i dot4_sc(__m256i u8, __m256i
 
 #include "kernels/x86/simd_body.h"
 
-KVLM_SIMD_TABLE(avx512_ops, KVLM_ISA_AVX512, "avx512");
+/* Two tables: the BF16 matmul kernel (vdpbf16ps) only where the CPU has
+ * AVX-512 BF16 (the file is compiled with it, nothing else here uses it) */
+KVLM_SIMD_TABLE(avx512_ops, KVLM_ISA_AVX512, "avx512", NULL);
+KVLM_SIMD_TABLE(avx512bf16_ops, KVLM_ISA_AVX512, "avx512", KVLM_SIMD_XB16);
 
-const kvlm_kernel_ops *kvlm_kernels_avx512(void) { return &avx512_ops; }
+const kvlm_kernel_ops *kvlm_kernels_avx512(void)
+{
+    return kvlm_cpu_get()->avx512bf16 ? &avx512bf16_ops : &avx512_ops;
+}

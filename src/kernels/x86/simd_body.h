@@ -1865,6 +1865,90 @@ static void simd_dequantize_row(kvlm_dtype t, const void *src, float *y, int64_t
     }
 }
 
+/* ---- xb16_dot: the BF16 matmul (AVX-512 BF16) --------------------------------
+ * One zmm accumulator holds 16 weight rows (a group) against one activation
+ * row; each vdpbf16ps adds pair p of the 16 rows times the row's pair p
+ * (one 32-bit word, broadcast): lane r runs row r's chain in pair order,
+ * which is the reference's (kernels.h). Tiles of G groups x R activation
+ * rows share every load; the weights of a tile's groups are prefetched
+ * XB16_PF bytes ahead (one stream per group, for decode). */
+#if defined(__AVX512BF16__)
+#define XB16_PF 2048
+#define XB16_G1 8 /* groups per tile for one activation row (decode): 8 read streams */
+ALWAYS_INLINE void xb16_tile(const int G, const int R, int64_t np, const uint8_t *w, size_t gs, const uint8_t *x,
+                             size_t xs, float *y, int64_t ldy, int64_t ncols)
+{
+    __m512 acc[XB16_G1][8];
+    UNROLL
+    for (int g = 0; g < G; g++)
+        UNROLL
+        for (int r = 0; r < R; r++)
+            acc[g][r] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < np; p++) {
+        __m512bh wv[XB16_G1];
+        UNROLL
+        for (int g = 0; g < G; g++) {
+            _mm_prefetch((const char *)(w + g * gs + 64 * p + XB16_PF), _MM_HINT_T0);
+            wv[g] = (__m512bh)_mm512_loadu_si512(w + g * gs + 64 * p);
+        }
+        UNROLL
+        for (int r = 0; r < R; r++) {
+            __m512bh xv = (__m512bh)_mm512_set1_epi32((int)kvlm_ld_u32(x + r * xs + 4 * p));
+            UNROLL
+            for (int g = 0; g < G; g++)
+                acc[g][r] = _mm512_dpbf16_ps(acc[g][r], wv[g], xv);
+        }
+    }
+    UNROLL
+    for (int g = 0; g < G; g++) {
+        int64_t left = ncols - 16 * g;
+        __mmask16 k = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        UNROLL
+        for (int r = 0; r < R; r++)
+            _mm512_mask_storeu_ps(y + r * ldy + 16 * g, k, acc[g][r]);
+    }
+}
+
+/* R activation rows against every group, 3 groups per tile (one row: 8) */
+ALWAYS_INLINE void xb16_rows(const int R, int64_t np, const uint8_t *w, int64_t ngroups, const uint8_t *x,
+                             size_t xs, float *y, int64_t ldy, int64_t ncols)
+{
+    const size_t gs = (size_t)np * 64;
+    int64_t g = 0;
+    if (R == 1)
+        for (; g + XB16_G1 <= ngroups; g += XB16_G1)
+            xb16_tile(XB16_G1, 1, np, w + g * gs, gs, x, xs, y + 16 * g, ldy, ncols - 16 * g);
+    for (; g + 3 <= ngroups; g += 3)
+        xb16_tile(3, R, np, w + g * gs, gs, x, xs, y + 16 * g, ldy, ncols - 16 * g);
+    if (ngroups - g == 2)
+        xb16_tile(2, R, np, w + g * gs, gs, x, xs, y + 16 * g, ldy, ncols - 16 * g);
+    else if (ngroups - g == 1)
+        xb16_tile(1, R, np, w + g * gs, gs, x, xs, y + 16 * g, ldy, ncols - 16 * g);
+}
+
+static void simd_xb16_dot(int64_t n, const void *groups, int64_t ngroups, const void *x, size_t xs, int64_t m,
+                          float *y, int64_t ldy, int64_t ncols)
+{
+    const uint8_t *xq = x;
+    int64_t c = 0, np = n / 2;
+    for (; c + 8 <= m; c += 8)
+        xb16_rows(8, np, groups, ngroups, xq + c * xs, xs, y + c * ldy, ldy, ncols);
+    if (m - c >= 4) {
+        xb16_rows(4, np, groups, ngroups, xq + c * xs, xs, y + c * ldy, ldy, ncols);
+        c += 4;
+    }
+    if (m - c >= 2) {
+        xb16_rows(2, np, groups, ngroups, xq + c * xs, xs, y + c * ldy, ldy, ncols);
+        c += 2;
+    }
+    if (m - c == 1)
+        xb16_rows(1, np, groups, ngroups, xq + c * xs, xs, y + c * ldy, ldy, ncols);
+}
+#define KVLM_SIMD_XB16 simd_xb16_dot
+#else
+#define KVLM_SIMD_XB16 NULL
+#endif
+
 /* ---- vec_mad: y += a * v ---------------------------------------------------- */
 
 static void simd_vec_mad(kvlm_dtype t, int64_t n, const void *v, float a, float *y)
@@ -2329,10 +2413,11 @@ static void simd_add(int64_t n, const float *x, float *y)
         y[i] += x[i];
 }
 
-#define KVLM_SIMD_TABLE(tbl_name, isa_val, name_str)  \
+#define KVLM_SIMD_TABLE(tbl_name, isa_val, name_str, xb16) \
     static const kvlm_kernel_ops tbl_name = {         \
         .isa = isa_val,                               \
         .name = name_str,                             \
+        .xb16_dot = xb16,                             \
         .dequantize_row = simd_dequantize_row,        \
         .quantize_row = simd_quantize_row,            \
         .vec_dot = simd_vec_dot,                      \
