@@ -5,7 +5,7 @@ GGUF files, the same thread count, in one run.
     pip install -r bench/requirements.txt   # llama-cpp-python builds llama.cpp from source
     sh bench/compare.sh [THREADS]           # builds the probes, then runs this script
     python3 bench/compare_llamacpp.py [--threads 2] [--reps 3] [--models tinyllama:f16,...]
-                                      [--tests pp512,pp2048,tg128,tg2048,b4,b8] [--membw GB/s] [--peak F32,INT8]
+                                      [--tests pp512,pp2048,tg128,tg2048,b4,b8] [--membw GB/s] [--peak F32,INT8[,BF16]]
     python3 bench/compare_llamacpp.py --report bench/out/compare.csv ...   # tables + plot, no runs
 
 Tests (both engines, alternating engine by engine for --reps rounds, medians):
@@ -25,6 +25,9 @@ Tests (both engines, alternating engine by engine for --reps rounds, medians):
                 the same context, the denominator of the batching gain.
 llama.cpp runs when `import llama_cpp` works; otherwise (or when its batched
 API is missing) its columns say n/a.
+A model given as shape:type:bf16mm (type f16 or bf16) runs kvlm with
+--bf16-matmul (BF16 activations, vdpbf16ps) and llama.cpp as usual; its row
+says type "f16 bf16mm", and kvlm's prefill % is of the BF16 peak.
 
 Machine limits (--membw from bench/membw, --peak from bench/peak):
   decode % = tokens/s x bytes read per token / bandwidth, bytes per token =
@@ -37,7 +40,8 @@ Machine limits (--membw from bench/membw, --peak from bench/peak):
              layer); the peak is the f32 FMA peak for float weights and the
              int8 peak for quantized ones (bench/peak: the faster of 256- and
              512-bit FMAs; the faster of 256- and 512-bit vpdpbusd where the
-             CPU has AVX-512 VNNI, else vpmaddubsw + vpmaddwd).
+             CPU has AVX-512 VNNI, else vpmaddubsw + vpmaddwd; vdpbf16ps for
+             kvlm's bf16mm rows).
 Writes bench/out/compare.csv, bench/out/compare.png and prints markdown tables.
 """
 from __future__ import annotations
@@ -56,8 +60,9 @@ ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = ROOT / "bench" / "models"
 OUT = ROOT / "bench" / "out"
 KVLM = ROOT / "build" / "kvlm"
-DEFAULT_MODELS = ("tinyllama:f16,tinyllama:q8_0,tinyllama:q4_0,tinyllama:q4_k,tinyllama:q5_k,tinyllama:q6_k,"
-                  "qwen2.5-0.5b:f16,qwen2.5-0.5b:q8_0,qwen2.5-0.5b:q4_k,gpt2-124m:f32,gpt2-124m:f16")
+DEFAULT_MODELS = ("tinyllama:f16,tinyllama:f16:bf16mm,tinyllama:q8_0,tinyllama:q4_0,tinyllama:q4_k,tinyllama:q5_k,"
+                  "tinyllama:q6_k,qwen2.5-0.5b:f16,qwen2.5-0.5b:f16:bf16mm,qwen2.5-0.5b:q8_0,qwen2.5-0.5b:q4_k,"
+                  "gpt2-124m:f32,gpt2-124m:f16")
 # bytes per block, elements per block (GGUF layouts)
 TYPE_SIZE = {"f32": (4, 1), "f16": (2, 1), "bf16": (2, 1), "q8_0": (34, 32), "q4_0": (18, 32),
              "q5_0": (22, 32), "q4_K": (144, 256), "q5_K": (176, 256), "q6_K": (210, 256)}
@@ -239,7 +244,7 @@ def main() -> None:
                     rows.append({k: (v if k in ("model", "type") else (float(v) if v not in ("", None) else None))
                                  for k, v in r.items()})
         seqs = sorted({int(k[3:]) for r in rows for k in r if k.startswith("k_b") and k[3:].isdigit()})
-        report(rows, seqs, args, *((float(v) for v in args.peak.split(",")) if args.peak else (None, None)))
+        report(rows, seqs, args, *(parse_peak(args.peak)[:2]))
         return
     tests = set(args.tests.split(","))
     reps_long = args.reps_long or args.reps
@@ -249,14 +254,15 @@ def main() -> None:
             import llama_cpp as lc  # noqa: E402  (only this script needs it)
         except ImportError:
             print("llama_cpp not importable: llama.cpp columns are n/a", file=sys.stderr)
-    peak_f32, peak_i8 = (float(v) for v in args.peak.split(",")) if args.peak else (None, None)
+    peak_f32, peak_i8, peak_bf16 = parse_peak(args.peak)
     seqs = sorted(int(t[1:]) for t in tests if t.startswith("b"))
 
     OUT.mkdir(parents=True, exist_ok=True)
     rows = []
     for spec in args.models.split(","):
-        shape, typ = spec.split(":")
+        shape, typ, *mode = spec.split(":")
         model = ensure_model(shape, typ)
+        kx = ("--bf16-matmul",) if mode == ["bf16mm"] else ()
         costs = model_costs(model)
         res: dict[str, list[float]] = {}
 
@@ -270,7 +276,7 @@ def main() -> None:
         for r in range(max(args.reps, reps_long)):
             print(f"\r{shape} {typ}: round {r + 1}", end="", file=sys.stderr, flush=True)
             if r < args.reps and tests & {"pp512", "tg128"}:
-                j = kvlm_json(model, args.threads, "--prompt", "512", "--gen", "128")
+                j = kvlm_json(model, args.threads, *kx, "--prompt", "512", "--gen", "128")
                 add("k_pp512", j["prefill_tokens_per_s"])
                 add("k_tg128", j["decode_tokens_per_s"])
                 if llm:
@@ -280,18 +286,18 @@ def main() -> None:
             # pp2048 needs the positions: GPT-2 has 1024 (n/a there, not an error)
             if r < reps_long and "tg2048" in tests and costs["n_ctx"] >= 2048:
                 tp = min(2048, costs["n_ctx"] - 32)  # TinyLlama has 2048 positions: 2016 + 32
-                add("k_tg2048", kvlm_json(model, args.threads, "--prompt", str(tp), "--gen", "32")
+                add("k_tg2048", kvlm_json(model, args.threads, *kx, "--prompt", str(tp), "--gen", "32")
                     ["decode_tokens_per_s"])
                 if llm:
                     add("l_tg2048", lc_prefill_decode(llm, llm.n_vocab(), tp, 32)[1])
             if r < reps_long and "pp2048" in tests and costs["n_ctx"] >= 2048:
-                add("k_pp2048", kvlm_json(model, args.threads, "--prompt", "2048", "--gen", "0")
+                add("k_pp2048", kvlm_json(model, args.threads, *kx, "--prompt", "2048", "--gen", "0")
                     ["prefill_tokens_per_s"])
                 if llm:
                     add("l_pp2048", lc_prefill_decode(llm, llm.n_vocab(), 2048, 0)[0])
             if r < reps_long:
                 for n in seqs:
-                    j = kvlm_json(model, args.threads, "--seqs", str(n), "--prompt", str(args.bprompt),
+                    j = kvlm_json(model, args.threads, *kx, "--seqs", str(n), "--prompt", str(args.bprompt),
                                   "--gen", str(args.bgen))
                     add(f"k_b{n}", j["decode_tokens_per_s"])
                     if lc is not None:
@@ -305,7 +311,8 @@ def main() -> None:
                             print(f"\nllama.cpp batched decode unavailable: {e}", file=sys.stderr)
         print(file=sys.stderr)
         del llm
-        row = dict(model=shape, type=typ, threads=args.threads, weight_bytes=costs["bytes"])
+        row = dict(model=shape, type=typ + (" bf16mm" if kx else ""), threads=args.threads,
+                   weight_bytes=costs["bytes"])
         for k, v in res.items():
             row[k] = med(v)
         for t in ("pp512", "pp2048", "tg128", "tg2048", *(f"b{n}" for n in seqs)):
@@ -313,9 +320,9 @@ def main() -> None:
             row.setdefault(f"l_{t}", None)
         # machine limits
         is_float = typ in ("f32", "f16", "bf16")
-        peak = peak_f32 if is_float else peak_i8
         for t, ctx in (("pp512", 256), ("pp2048", 1024)):
             for e in "kl":
+                peak = (peak_bf16 if kx and e == "k" else peak_f32) if is_float else peak_i8
                 v = row[f"{e}_{t}"]
                 row[f"{e}_{t}_pct_peak"] = (100 * v * prefill_flops(costs, ctx) / (peak * 1e9)
                                             if v and peak else None)
@@ -336,6 +343,13 @@ def main() -> None:
 
     print(f"\nthreads {args.threads}, reps {args.reps} (pp2048 / batched: {reps_long}), medians")
     report(rows, seqs, args, peak_f32, peak_i8)
+
+
+def parse_peak(arg):
+    """--peak F32,INT8[,BF16] -> three floats (None where not given or 0)"""
+    v = [float(x) for x in arg.split(",")] if arg else []
+    v += [0.0] * (3 - len(v))
+    return tuple(x or None for x in v[:3])
 
 
 def report(rows: list[dict], seqs: list[int], args, peak_f32, peak_i8) -> None:

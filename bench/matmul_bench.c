@@ -10,7 +10,8 @@
  * TYPE is f32, f16, bf16, q8_0, q4_0, q4_k, q5_k or q6_k. Quantized weights
  * are random bytes with every block's scales set to 1e-3, so every value is
  * finite; the rate does not depend on the values. KVLM_ISA=avx2|avx512
- * picks the kernel table as it does for kvlm. Not part of kvlm.
+ * picks the kernel table as it does for kvlm. XB16=1 puts f16/bf16 weights
+ * in the xb16 layout (the BF16 matmul) instead of x8. Not part of kvlm.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +84,12 @@ int main(int argc, char **argv)
         }
     }
     kvlm_weight W = {.type = t, .n_in = n, .n_out = no, .row_bytes = rb, .data = w, .x8 = false};
-    if (kvlm_x8_type(t)) {
+    if ((t == KVLM_DTYPE_F16 || t == KVLM_DTYPE_BF16) && getenv("XB16") && atoi(getenv("XB16"))) {
+        uint8_t *xb = xalloc(kvlm_xb16_bytes(n, no));
+        kvlm_xb16_pack(t, n, w, rb, no, xb);
+        W.data = xb;
+        W.xb16 = true;
+    } else if (kvlm_x8_type(t)) {
         uint8_t *x8 = xalloc(bytes);
         kvlm_x8_pack(t, n, w, rb, no / 8, x8);
         W.data = x8;

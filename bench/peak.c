@@ -3,7 +3,7 @@
  * can do per second with the instructions kvlm's kernels use.
  *
  *   cc -O3 -mavx2 -mfma -pthread -o bench/out/peak bench/peak.c
- *   bench/out/peak THREADS      -> "F32_GFLOPS INT8_GOPS" on stdout
+ *   bench/out/peak THREADS      -> "F32_GFLOPS INT8_GOPS BF16_GFLOPS" on stdout
  *
  * f32: 12 independent 8-lane FMA chains per thread (enough to cover the FMA
  *      latency on 2 FMA pipes), 2 FLOP per lane; on a CPU with AVX-512 the
@@ -15,6 +15,8 @@
  *      with AVX-512 VNNI, where kvlm's AVX-512 table forms the same sums
  *      with vpdpbusd, the larger of its 256-bit and 512-bit rates instead
  *      (every rate goes to stderr).
+ * bf16: 512-bit vdpbf16ps (32 multiply-adds = 64 FLOP), the BF16 matmul's
+ *      instruction, 12 chains; 0 where the CPU lacks AVX-512 BF16.
  * Each thread runs ~0.5 s; the figure is the sum over threads. Nothing here
  * is part of kvlm; it only gives the prefill tables a ceiling.
  */
@@ -73,11 +75,16 @@ CHAINS(fma512_chains, "avx512f", __m512, const __m512 m = _mm512_set1_ps(0.99999
 CHAINS(vnni512_chains, "avx512f,avx512vnni", __m512i, const __m512i u = _mm512_set1_epi8(3);
        const __m512i v = _mm512_set1_epi8(-5), _mm512_set1_epi32(k), _mm512_dpbusd_epi32(a[k], u, v),
        _mm512_add_epi32, (float)_mm512_reduce_add_epi32(s))
+/* kind 5: 512-bit vdpbf16ps (the BF16 matmul), 32 multiply-adds = 64 FLOP */
+CHAINS(bf16_chains, "avx512f,avx512bf16", __m512, const __m512bh u = (__m512bh)_mm512_set1_epi16(0x3F80);
+       const __m512bh v = (__m512bh)_mm512_set1_epi16(0x3380), _mm512_set1_ps((float)k),
+       _mm512_dpbf16_ps(a[k], u, v), _mm512_add_ps, _mm512_reduce_add_ps(s))
 
 static const struct {
     float (*fn)(void);
     double ops; /* per chain step */
-} KINDS[5] = {{fma256_chains, 16}, {pair_chains, 64}, {vnni_chains, 64}, {fma512_chains, 32}, {vnni512_chains, 128}};
+} KINDS[6] = {{fma256_chains, 16}, {pair_chains, 64}, {vnni_chains, 64}, {fma512_chains, 32}, {vnni512_chains, 128},
+               {bf16_chains, 64}};
 
 static void *run(void *arg)
 {
@@ -92,14 +99,17 @@ int main(int argc, char **argv)
 {
     int nt = argc > 1 ? atoi(argv[1]) : 1;
     if (nt < 1 || nt > 256) nt = 1;
-    double res[5] = {0, 0, 0, 0, 0};
+    double res[6] = {0, 0, 0, 0, 0, 0};
     __builtin_cpu_init();
     int vnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
     int avx512 = __builtin_cpu_supports("avx512f");
-    for (int kind = 0; kind < 5; kind++) {
+    int bf16 = avx512 && __builtin_cpu_supports("avx512bf16");
+    for (int kind = 0; kind < 6; kind++) {
         if ((kind == 2 || kind == 4) && !vnni)
             continue;
         if (kind == 3 && !avx512)
+            continue;
+        if (kind == 5 && !bf16)
             continue;
         pthread_t th[256];
         job jobs[256];
@@ -118,8 +128,10 @@ int main(int argc, char **argv)
     if (vnni)
         fprintf(stderr, "int8 vpmaddubsw+vpmaddwd %.1f GOP/s, vpdpbusd 256-bit %.1f GOP/s, 512-bit %.1f GOP/s\n",
                 res[1] / 1e9, res[2] / 1e9, res[4] / 1e9);
+    if (bf16)
+        fprintf(stderr, "bf16 vdpbf16ps 512-bit %.1f GFLOP/s\n", res[5] / 1e9);
     double f32 = res[3] > res[0] ? res[3] : res[0];
     double i8 = vnni ? (res[4] > res[2] ? res[4] : res[2]) : res[1];
-    printf("%.1f %.1f\n", f32 / 1e9, i8 / 1e9);
+    printf("%.1f %.1f %.1f\n", f32 / 1e9, i8 / 1e9, res[5] / 1e9);
     return 0;
 }
