@@ -91,7 +91,8 @@ typedef struct kvlm_model_params {
      * the token embedding) are rounded to BF16 at load, activations are
      * rounded to BF16 per row, and dot products run as AVX-512 BF16's
      * vdpbf16ps does - about twice the prefill speed on CPUs with
-     * AVX-512 BF16 (elsewhere a slow scalar path of the same bits). Results
+     * AVX-512 BF16 (elsewhere an emulation of the same bits, slower than
+     * the exact mode). Results
      * keep the bit-exactness rule but differ from the exact mode by BF16's
      * 8-bit precision; the model fingerprint records the mode. */
     bool bf16_matmul;

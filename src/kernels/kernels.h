@@ -126,8 +126,9 @@ typedef struct kvlm_kernel_ops {
      * y[c*ldy + 16*g + r] = kvlm_ref_xb16_dot's value for row r of group g
      * and activation row c (kvlm_xb16_x rows, xs bytes apart), for
      * 16*g + r < ncols, g < ngroups, c < m; columns from ncols on are not
-     * written. NULL where the CPU has no AVX-512 BF16: kvlm_matmul then
-     * runs the reference, which gives the same bits. */
+     * written. AVX-512 BF16 runs vdpbf16ps; the AVX2 table (and AVX-512
+     * without BF16) emulates it with FMAs and explicit flushes, slower than
+     * the exact mode; the same bits everywhere. */
     void (*xb16_dot)(int64_t n, const void *groups, int64_t ngroups, const void *x, size_t xs,
                      int64_t m, float *y, int64_t ldy, int64_t ncols);
 

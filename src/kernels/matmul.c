@@ -24,8 +24,8 @@
  *
  * xb16 path (F16/BF16 weights repacked for the opt-in BF16 matmul): X rows
  * are rounded to BF16 (kvlm_xb16_x) into scratch, threads claim chunks of
- * whole 16-row groups and run ops->xb16_dot - or the reference, which gives
- * the same bits, where the CPU has no AVX-512 BF16 - over all m rows.
+ * whole 16-row groups and run ops->xb16_dot (vdpbf16ps with AVX-512 BF16,
+ * an FMA emulation of it elsewhere, the same bits) over all m rows.
  *
  * F32 panel path (m >= PANEL_MIN_ROWS, F32 weights): inside its column
  * range a thread runs ops->panel_dot over all m X rows against tiles of

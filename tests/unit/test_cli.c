@@ -84,6 +84,30 @@ int main(void)
     free(got);
     free(rf);
 
+    /* --bf16-matmul (before the command's own options): the F16 copy's
+     * logits move from HF's by BF16 rounding - more than the exact mode's
+     * float rounding, within test_model_fixtures' bound */
+    char f16[4096], f16ref[4096];
+    fixture_path(f16, sizeof f16, "models/qwen2-f16.gguf");
+    fixture_path(f16ref, sizeof f16ref, "models/qwen2-f16.A.logits");
+    snprintf(args, sizeof args, "logits --bf16-matmul -m '%s' --tokens \"%s\" --out '%s'", f16, toks, out2);
+    CHECK(run(args, NULL) == 0, "kvlm logits --bf16-matmul failed");
+    {
+        size_t nb = 0, nf = 0;
+        float *b = (float *)slurp_file(out2, &nb), *fr = (float *)slurp_file(f16ref, &nf);
+        CHECK(b && fr && nb == nf && nb == nA * 288 * 4, "--bf16-matmul logits: %zu bytes, want %zu", nb, nA * 288 * 4);
+        if (b && fr && nb == nf) {
+            double md = 0, mx = 1;
+            for (size_t i = 0; i < nb / 4; i++) {
+                md = fmax(md, fabs(b[i] - fr[i]));
+                mx = fmax(mx, fabs(fr[i]));
+            }
+            CHECK(md / mx > 1e-4 && md / mx <= 3e-2, "--bf16-matmul logits vs HF: relative %.3g", md / mx);
+        }
+        free(b);
+        free(fr);
+    }
+
     /* inspect --json */
     snprintf(args, sizeof args, "inspect '%s' --json", model);
     char jout[512];

@@ -24,6 +24,6 @@ static inline __attribute__((always_inline)) __m256i dot4_sc(__m256i u8, __m256i
 
 #include "kernels/x86/simd_body.h"
 
-KVLM_SIMD_TABLE(avx2_ops, KVLM_ISA_AVX2, "avx2", NULL);
+KVLM_SIMD_TABLE(avx2_ops, KVLM_ISA_AVX2, "avx2", simd_xb16e_dot);
 
 const kvlm_kernel_ops *kvlm_kernels_avx2(void) { return &avx2_ops; }

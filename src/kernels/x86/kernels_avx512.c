@@ -26,8 +26,9 @@ static inline __attribute__((always_inline)) __m256i dot4_sc(__m256i u8, __m256i
 #include "kernels/x86/simd_body.h"
 
 /* Two tables: the BF16 matmul kernel (vdpbf16ps) only where the CPU has
- * AVX-512 BF16 (the file is compiled with it, nothing else here uses it) */
-KVLM_SIMD_TABLE(avx512_ops, KVLM_ISA_AVX512, "avx512", NULL);
+ * AVX-512 BF16 (the file is compiled with it, nothing else here uses it);
+ * elsewhere its FMA emulation */
+KVLM_SIMD_TABLE(avx512_ops, KVLM_ISA_AVX512, "avx512", simd_xb16e_dot);
 KVLM_SIMD_TABLE(avx512bf16_ops, KVLM_ISA_AVX512, "avx512", KVLM_SIMD_XB16);
 
 const kvlm_kernel_ops *kvlm_kernels_avx512(void)

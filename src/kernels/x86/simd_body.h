@@ -1945,8 +1945,83 @@ static void simd_xb16_dot(int64_t n, const void *groups, int64_t ngroups, const 
         xb16_rows(1, np, groups, ngroups, xq + c * xs, xs, y + c * ldy, ldy, ncols);
 }
 #define KVLM_SIMD_XB16 simd_xb16_dot
-#else
-#define KVLM_SIMD_XB16 NULL
+#endif
+
+/* The same chain without AVX-512 BF16 (the AVX2 table, and AVX-512 CPUs
+ * without BF16): 8 rows per ymm, half a group; a pair word's odd element
+ * is its high half (as f32: the word & 0xFFFF0000), the even one its low
+ * half shifted up; each FMA is the reference's fmaf and ftz8 flushes a
+ * subnormal result to signed zero (the inputs are never subnormal). About
+ * 5 instructions per FMA: for running the mode anywhere, not for speed. */
+ALWAYS_INLINE __m256 ftz8(__m256 v)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 tiny = _mm256_cmp_ps(_mm256_andnot_ps(sign, v), _mm256_set1_ps(0x1p-126f), _CMP_LT_OQ);
+    return _mm256_andnot_ps(_mm256_andnot_ps(sign, tiny), v); /* where tiny, keep only the sign */
+}
+
+ALWAYS_INLINE void xb16e_tile(const int R, int64_t np, const uint8_t *w, const uint8_t *x, size_t xs, float *y,
+                              int64_t ldy, int64_t ncols)
+{
+    const __m256i hi = _mm256_set1_epi32((int)0xFFFF0000u);
+    __m256 acc[2][4];
+    UNROLL
+    for (int h = 0; h < 2; h++)
+        UNROLL
+        for (int r = 0; r < R; r++)
+            acc[h][r] = _mm256_setzero_ps();
+    for (int64_t p = 0; p < np; p++) {
+        __m256 w1[2], w0[2];
+        UNROLL
+        for (int h = 0; h < 2; h++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(w + 64 * p + 32 * h));
+            w1[h] = _mm256_castsi256_ps(_mm256_and_si256(v, hi));
+            w0[h] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+        }
+        UNROLL
+        for (int r = 0; r < R; r++) {
+            __m256i xv = _mm256_set1_epi32((int)kvlm_ld_u32(x + r * xs + 4 * p));
+            __m256 x1 = _mm256_castsi256_ps(_mm256_and_si256(xv, hi));
+            __m256 x0 = _mm256_castsi256_ps(_mm256_slli_epi32(xv, 16));
+            UNROLL
+            for (int h = 0; h < 2; h++) {
+                acc[h][r] = ftz8(_mm256_fmadd_ps(w1[h], x1, acc[h][r]));
+                acc[h][r] = ftz8(_mm256_fmadd_ps(w0[h], x0, acc[h][r]));
+            }
+        }
+    }
+    UNROLL
+    for (int h = 0; h < 2; h++) {
+        int64_t left = ncols - 8 * h;
+        UNROLL
+        for (int r = 0; r < R; r++) {
+            if (left >= 8) {
+                _mm256_storeu_ps(y + r * ldy + 8 * h, acc[h][r]);
+            } else if (left > 0) {
+                float b[8];
+                _mm256_storeu_ps(b, acc[h][r]);
+                memcpy(y + r * ldy + 8 * h, b, (size_t)left * sizeof(float));
+            }
+        }
+    }
+}
+
+static void simd_xb16e_dot(int64_t n, const void *groups, int64_t ngroups, const void *x, size_t xs, int64_t m,
+                           float *y, int64_t ldy, int64_t ncols)
+{
+    const uint8_t *xq = x;
+    const int64_t np = n / 2;
+    for (int64_t g = 0; g < ngroups; g++) {
+        const uint8_t *w = (const uint8_t *)groups + (size_t)g * (size_t)np * 64;
+        int64_t c = 0;
+        for (; c + 4 <= m; c += 4)
+            xb16e_tile(4, np, w, xq + c * xs, xs, y + c * ldy + 16 * g, ldy, ncols - 16 * g);
+        for (; c < m; c++)
+            xb16e_tile(1, np, w, xq + c * xs, xs, y + c * ldy + 16 * g, ldy, ncols - 16 * g);
+    }
+}
+#ifndef KVLM_SIMD_XB16
+#define KVLM_SIMD_XB16 simd_xb16e_dot
 #endif
 
 /* ---- vec_mad: y += a * v ---------------------------------------------------- */
