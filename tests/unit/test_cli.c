@@ -27,6 +27,17 @@ static char tmpdir[256];
 /* Runs the binary; stderr goes to <tmpdir>/stderr. */
 static int run(const char *args, const char *out_file) { return run_kvlm_in(bin, tmpdir, args, out_file); }
 
+/* max |got - ref| over max(1, max |ref|): the logits tests' relative error */
+static double max_rel(const float *got, const float *ref, size_t n)
+{
+    double md = 0, mx = 1;
+    for (size_t i = 0; i < n; i++) {
+        md = fmax(md, fabs(got[i] - ref[i]));
+        mx = fmax(mx, fabs(ref[i]));
+    }
+    return md / mx;
+}
+
 
 int main(void)
 {
@@ -65,12 +76,8 @@ int main(void)
     float *got = (float *)slurp_file(out, &n1), *rf = (float *)slurp_file(ref, &nr);
     CHECK(got && rf && n1 == nr && n1 == nA * 288 * 4, "logits file has %zu bytes, want %zu", n1, nA * 288 * 4);
     if (got && rf && n1 == nr) {
-        double md = 0, mx = 1;
-        for (size_t i = 0; i < n1 / 4; i++) {
-            md = fmax(md, fabs(got[i] - rf[i]));
-            mx = fmax(mx, fabs(rf[i]));
-        }
-        CHECK(md / mx <= 1e-4, "CLI logits vs HF: relative %.3g", md / mx);
+        double rel = max_rel(got, rf, n1 / 4);
+        CHECK(rel <= 1e-4, "CLI logits vs HF: relative %.3g", rel);
     }
     const char *variants[] = {"--batch 7", "--threads 1", "--kv-block-size 1", "--batch 1 --threads 2"};
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
@@ -97,12 +104,8 @@ int main(void)
         float *b = (float *)slurp_file(out2, &nb), *fr = (float *)slurp_file(f16ref, &nf);
         CHECK(b && fr && nb == nf && nb == nA * 288 * 4, "--bf16-matmul logits: %zu bytes, want %zu", nb, nA * 288 * 4);
         if (b && fr && nb == nf) {
-            double md = 0, mx = 1;
-            for (size_t i = 0; i < nb / 4; i++) {
-                md = fmax(md, fabs(b[i] - fr[i]));
-                mx = fmax(mx, fabs(fr[i]));
-            }
-            CHECK(md / mx > 1e-4 && md / mx <= 3e-2, "--bf16-matmul logits vs HF: relative %.3g", md / mx);
+            double rel = max_rel(b, fr, nb / 4);
+            CHECK(rel > 1e-4 && rel <= 3e-2, "--bf16-matmul logits vs HF: relative %.3g", rel);
         }
         free(b);
         free(fr);

@@ -2310,53 +2310,37 @@ static void simd_mad_rows(kvlm_dtype t, int64_t n, const void *rows, size_t stri
 
 /* ---- row ops ---------------------------------------------------------------- */
 
-/* e^x for 8 floats: x clamped to [-87.33, 88] (NaN stays NaN: the clamps
+/* e^x for 8 (exp8) or 16 floats (exp16): x clamped to [-87.33, 88] (NaN stays NaN: the clamps
  * take x as the second operand, which min/max return when either is NaN);
  * x = n*ln2 + r with |r| <= ln2/2 (ln2 split in two for an exact first
  * step); e^r by the classic degree-7 single-precision minimax polynomial;
  * times 2^n built in the exponent field. Within 2 ulp of e^x on the
  * clamped range (test_kernels checks against double precision). */
-ALWAYS_INLINE __m256 exp8(__m256 x)
-{
-    x = _mm256_min_ps(_mm256_set1_ps(88.0f), x);
-    x = _mm256_max_ps(_mm256_set1_ps(-87.33654f), x);
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
-    p = _mm256_add_ps(p, _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
+#define DEF_EXP(NAME, V, VI, P, ROUND, CASTI)                                                   \
+    ALWAYS_INLINE V NAME(V x)                                                                   \
+    {                                                                                           \
+        x = P##_min_ps(P##_set1_ps(88.0f), x);                                                  \
+        x = P##_max_ps(P##_set1_ps(-87.33654f), x);                                             \
+        V n = ROUND(P##_mul_ps(x, P##_set1_ps(1.44269504088896341f)),                           \
+                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);                             \
+        V r = P##_fnmadd_ps(n, P##_set1_ps(0.693359375f), x);                                   \
+        r = P##_fnmadd_ps(n, P##_set1_ps(-2.12194440e-4f), r);                                  \
+        V p = P##_set1_ps(1.9875691500e-4f);                                                    \
+        p = P##_fmadd_ps(p, r, P##_set1_ps(1.3981999507e-3f));                                  \
+        p = P##_fmadd_ps(p, r, P##_set1_ps(8.3334519073e-3f));                                  \
+        p = P##_fmadd_ps(p, r, P##_set1_ps(4.1665795894e-2f));                                  \
+        p = P##_fmadd_ps(p, r, P##_set1_ps(1.6666665459e-1f));                                  \
+        p = P##_fmadd_ps(p, r, P##_set1_ps(5.0000001201e-1f));                                  \
+        p = P##_fmadd_ps(p, P##_mul_ps(r, r), r);                                               \
+        p = P##_add_ps(p, P##_set1_ps(1.0f));                                                   \
+        VI e = P##_slli_epi32(P##_add_epi32(P##_cvtps_epi32(n), P##_set1_epi32(127)), 23);      \
+        return P##_mul_ps(p, CASTI(e));                                                         \
+    }
 
+DEF_EXP(exp8, __m256, __m256i, _mm256, _mm256_round_ps, _mm256_castsi256_ps)
 #ifdef __AVX512F__
-/* exp8's operations on 16 lanes: the same bits per element */
-ALWAYS_INLINE __m512 exp16(__m512 x)
-{
-    x = _mm512_min_ps(_mm512_set1_ps(88.0f), x);
-    x = _mm512_max_ps(_mm512_set1_ps(-87.33654f), x);
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);
-    p = _mm512_add_ps(p, _mm512_set1_ps(1.0f));
-    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
-}
+/* the same operations on 16 lanes: the same bits per element */
+DEF_EXP(exp16, __m512, __m512i, _mm512, _mm512_roundscale_ps, _mm512_castsi512_ps)
 #endif
 
 /* y = silu(g) * u = g / (1 + e^-g) * u, 8 elements */
