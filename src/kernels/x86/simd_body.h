@@ -629,6 +629,7 @@ ALWAYS_INLINE void prefetch_block(const uint8_t *p, const size_t bytes)
  * 8, 32 and 64 gave 57-65, 60-71, 67-68 and 64-65; on the AVX2 VMs of round
  * 5 a prefetch here had shown no gain) */
 #define X8_PF_BLOCKS(gbb) (2304 / (gbb) > 0 ? 2304 / (gbb) : 1)
+#define X8_PF_MAX_ROWS 8 /* activation rows up to which the Q8_0/Q4_0 tiles prefetch */
 
 ALWAYS_INLINE __m256i bcast4(const uint8_t *p) /* 4 bytes at p in every lane */
 {
@@ -795,7 +796,7 @@ ALWAYS_INLINE void x8_tile(const int G, const int C, const int kind, int64_t nb,
 #define X8Q_ROWS 8 /* activation rows per tile: 4 -> 8 gave 210 -> 272 GMAC/s (Q8_0), 12 spilled */
 
 ALWAYS_INLINE void x8_tile16(const int C, const int kind, int64_t nb, const uint8_t *g, size_t gs,
-                             const uint8_t *x, size_t xs, const int32_t *xsum, float *y, int64_t ldy)
+                             const uint8_t *x, size_t xs, const int32_t *xsum, float *y, int64_t ldy, bool pf)
 {
     const size_t gbb = 8 * q32_bytes(kind);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
@@ -805,7 +806,7 @@ ALWAYS_INLINE void x8_tile16(const int C, const int kind, int64_t nb, const uint
         acc[c] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *gb = g + b * gbb;
-        if (C == 1) {
+        if (C == 1 || pf) {
             prefetch_block(gb + X8_PF_BLOCKS(gbb) * gbb, gbb);
             prefetch_block(gb + gs + X8_PF_BLOCKS(gbb) * gbb, gbb);
         }
@@ -859,7 +860,7 @@ ALWAYS_INLINE void x8_tile16(const int C, const int kind, int64_t nb, const uint
  * streams in flight for decode), or C <= 4 with VNNI (the AVX-512 build's
  * Q8_0/Q4_0: x8_tile16 on pairs of groups, see below) */
 ALWAYS_INLINE void x8_cols(const int C, const int kind, int64_t n, const uint8_t *groups, int64_t ngroups,
-                           const uint8_t *x, size_t xs, const int32_t *xsum, float *y, int64_t ldy)
+                           const uint8_t *x, size_t xs, const int32_t *xsum, float *y, int64_t ldy, bool pf)
 {
     const int64_t nb = n / 32;
     const size_t gs = (size_t)nb * 8 * q32_bytes(kind);
@@ -870,7 +871,7 @@ ALWAYS_INLINE void x8_cols(const int C, const int kind, int64_t n, const uint8_t
      * decode showed no gain within the noise, so it keeps the ymm pairs) */
     if (kind == QK_Q4_0 || (kind == QK_Q8_0 && C >= 2))
         for (; g + 2 <= ngroups; g += 2)
-            x8_tile16(C, kind, nb, groups + g * gs, gs, x, xs, xsum, y + 8 * g, ldy);
+            x8_tile16(C, kind, nb, groups + g * gs, gs, x, xs, xsum, y + 8 * g, ldy, pf);
 #endif
     if (C <= (KVLM_SIMD_VNNI ? 4 : 2))
         for (; g + 2 <= ngroups; g += 2)
@@ -895,19 +896,22 @@ ALWAYS_INLINE void x8_rows(const int kind, int64_t n, const uint8_t *gp, int64_t
 {
     const int64_t nb = n / 32;
     int64_t c = 0;
+    /* a batch that fits one tile reads each weight once, from memory
+     * (batched decode): the tiles prefetch ahead as decode's do */
+    const bool pf = m <= X8_PF_MAX_ROWS;
 #ifdef __AVX512F__
     if (kind != QK_Q5_0)
         for (; c + X8Q_ROWS <= m; c += X8Q_ROWS)
-            x8_cols(X8Q_ROWS, kind, n, gp, ngroups, xb + c * xs, xs, xsum + c * nb, y + c * ldy, ldy);
+            x8_cols(X8Q_ROWS, kind, n, gp, ngroups, xb + c * xs, xs, xsum + c * nb, y + c * ldy, ldy, pf);
 #endif
 #if KVLM_SIMD_VNNI
     for (; c + 4 <= m; c += 4)
-        x8_cols(4, kind, n, gp, ngroups, xb + c * xs, xs, xsum + c * nb, y + c * ldy, ldy);
+        x8_cols(4, kind, n, gp, ngroups, xb + c * xs, xs, xsum + c * nb, y + c * ldy, ldy, pf);
 #endif
     for (; c + 2 <= m; c += 2)
-        x8_cols(2, kind, n, gp, ngroups, xb + c * xs, xs, xsum + c * nb, y + c * ldy, ldy);
+        x8_cols(2, kind, n, gp, ngroups, xb + c * xs, xs, xsum + c * nb, y + c * ldy, ldy, pf);
     if (c < m)
-        x8_cols(1, kind, n, gp, ngroups, xb + c * xs, xs, xsum + c * nb, y + c * ldy, ldy);
+        x8_cols(1, kind, n, gp, ngroups, xb + c * xs, xs, xsum + c * nb, y + c * ldy, ldy, pf);
 }
 
 /* Q4_K in the x8 layout (header fields d at 0, dmin at 16; then 4-byte
