@@ -1216,6 +1216,7 @@ ALWAYS_INLINE void xk45_expand(const bool five, int64_t nb, const uint8_t *g, ui
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *gb = g + b * gbb;
         uint8_t *eb = e + b * XK45_BYTES;
+        prefetch_block(gb + X8_PF_BLOCKS(gbb) * gbb, gbb); /* the group's stream, from memory */
         __m256i sc[2], mn[2];
         k45_scales_mins(gb, sc, mn);
         UNROLL
@@ -1247,6 +1248,7 @@ ALWAYS_INLINE void xk6_expand(int64_t nb, const uint8_t *g, uint8_t *e)
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *gb = g + b * gbb;
         uint8_t *eb = e + b * XK6_BYTES;
+        prefetch_block(gb + X8_PF_BLOCKS(gbb) * gbb, gbb);
         UNROLL
         for (int s = 0; s < 16; s++)
             st256(eb + 2048 + 32 * s, k6_scale(gb, s, s));
