@@ -113,11 +113,4 @@ uint16_t kvlm_f32_to_f16(float f)
 
 float kvlm_bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
 
-uint16_t kvlm_f32_to_bf16(float f)
-{
-    uint32_t u = f32_bits(f);
-    if ((u & 0x7FFFFFFF) > 0x7F800000) /* NaN: keep sign and top payload, quiet */
-        return (uint16_t)((u >> 16) | 0x40);
-    u += 0x7FFF + ((u >> 16) & 1);
-    return (uint16_t)(u >> 16);
-}
+uint16_t kvlm_f32_to_bf16(float f) { return kvlm_bf16_round_bits(f32_bits(f)); }

@@ -52,6 +52,15 @@ static inline uint32_t kvlm_ld_u32(const void *p)
     return v;
 }
 
+/* The bits of a float -> BF16: nearest-even, NaN kept (sign and top
+ * payload, quieted). kvlm_f32_to_bf16 and the xb16 packing use it. */
+static inline uint16_t kvlm_bf16_round_bits(uint32_t u)
+{
+    if ((u & 0x7FFFFFFF) > 0x7F800000)
+        return (uint16_t)((u >> 16) | 0x40);
+    return (uint16_t)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
+}
+
 static inline float kvlm_ld_f16(const void *p) { return kvlm_f16_to_f32(kvlm_ld_u16(p)); }
 
 static inline float kvlm_ld_f32(const void *p)
