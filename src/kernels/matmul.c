@@ -109,7 +109,7 @@ static void quantize_task(void *arg, int ith, int nth)
     kvlm_split((long)c->m, ith, nth, &lo, &hi);
     for (long r = lo; r < hi; r++) {
         void *xr = (void *)(c->xq + (size_t)r * c->xq_stride);
-        if (c->w->xb16) {
+        if (c->xb16) {
             kvlm_xb16_x(c->w->n_in, c->x + r * c->ldx, xr);
             continue;
         }
@@ -182,6 +182,17 @@ static void mm_block(const mm_ctx *c, int64_t r0, int64_t r1, int64_t c0, int64_
     }
 }
 
+/* y[r * ldy + k] += bias[c0 + k] for rows r < rows, columns k < n (y at
+ * the block's first element) */
+static void add_bias(const mm_ctx *c, float *y, int64_t rows, int64_t c0, int64_t n)
+{
+    if (!c->bias)
+        return;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t k = 0; k < n; k++)
+            y[r * c->ldy + k] += c->bias[c0 + k];
+}
+
 /* Y[r0..r1)[c0..c1) of F32 weights through ops->panel_dot, a tile of
  * panel_rows weight rows (read in place) at a time */
 static void panel_block(const mm_ctx *c, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
@@ -192,10 +203,7 @@ static void panel_block(const mm_ctx *c, int64_t r0, int64_t r1, int64_t c0, int
         float *y = c->y + r0 * c->ldy + t0;
         c->ops->panel_dot(w->type, w->n_in, (const uint8_t *)w->data + (size_t)t0 * w->row_bytes, w->row_bytes,
                           rows, c->xq + (size_t)r0 * c->xq_stride, c->xq_stride, r1 - r0, y, c->ldy);
-        if (c->bias)
-            for (int64_t r = 0; r < r1 - r0; r++)
-                for (int k = 0; k < rows; k++)
-                    y[r * c->ldy + k] += c->bias[t0 + k];
+        add_bias(c, y, r1 - r0, t0, rows);
     }
 }
 
@@ -245,10 +253,7 @@ static void x8_block(const mm_ctx *c, int64_t c0, int64_t c1)
         }
         float *y = c->y + c0;
         c->ops->x8_dot(w->type, w->n_in, groups, (g1 - c0) / 8, c->xq, c->xq_stride, c->xsum, c->m, y, c->ldy);
-        if (c->bias)
-            for (int64_t r = 0; r < c->m; r++)
-                for (int64_t k = 0; k < g1 - c0; k++)
-                    y[r * c->ldy + k] += c->bias[c0 + k];
+        add_bias(c, y, c->m, c0, g1 - c0);
     }
     if (c1 > g1)
         rows_block(c, g1 > c0 ? g1 : c0, c1);
@@ -260,61 +265,68 @@ static void xb16_block(const mm_ctx *c, int64_t c0, int64_t c1)
     const kvlm_weight *w = c->w;
     const uint8_t *groups = (const uint8_t *)w->data + (size_t)(c0 / 16) * (size_t)w->n_in * 32;
     float *y = c->y + c0;
-    void (*dot)(int64_t, const void *, int64_t, const void *, size_t, int64_t, float *, int64_t, int64_t) =
-        c->ops->xb16_dot ? c->ops->xb16_dot : kvlm_kernels_ref.xb16_dot;
-    dot(w->n_in, groups, (c1 - c0 + 15) / 16, c->xq, c->xq_stride, c->m, y, c->ldy, c1 - c0);
-    if (c->bias)
-        for (int64_t r = 0; r < c->m; r++)
-            for (int64_t k = 0; k < c1 - c0; k++)
-                y[r * c->ldy + k] += c->bias[c0 + k];
+    c->ops->xb16_dot(w->n_in, groups, (c1 - c0 + 15) / 16, c->xq, c->xq_stride, c->m, y, c->ldy, c1 - c0);
+    add_bias(c, y, c->m, c0, c1 - c0);
 }
 
 static void dot_task(void *arg, int ith, int nth)
 {
     mm_ctx *c = arg;
-    long lo, hi;
-    if (c->xb16) {
-        for (;;) {
-            long k = atomic_fetch_add_explicit(&c->next_chunk, 1, memory_order_relaxed);
-            if (k >= c->n_chunks)
-                break;
-            int64_t c0 = (int64_t)k * c->chunk_cols, c1 = c0 + c->chunk_cols;
-            xb16_block(c, c0, c1 < c->w->n_out ? c1 : c->w->n_out);
-        }
-        return;
-    }
-    if (c->x8) {
-        for (;;) {
-            long k = atomic_fetch_add_explicit(&c->next_chunk, 1, memory_order_relaxed);
-            if (k >= c->n_chunks)
-                break;
-            int64_t c0 = (int64_t)k * c->chunk_cols, c1 = c0 + c->chunk_cols;
-            x8_block(c, c0, c1 < c->w->n_out ? c1 : c->w->n_out);
-        }
-        return;
-    }
     if (c->split_rows) {
+        long lo, hi;
         kvlm_split((long)c->m, ith, nth, &lo, &hi);
         if (c->panel)
             panel_block(c, lo, hi, 0, c->w->n_out);
         else
             mm_block(c, lo, hi, 0, c->w->n_out);
-    } else {
-        /* columns in chunks claimed one at a time: a thread that is
-         * descheduled (the machine is shared) holds up at most one chunk */
-        for (;;) {
-            long k = atomic_fetch_add_explicit(&c->next_chunk, 1, memory_order_relaxed);
-            if (k >= c->n_chunks)
-                break;
-            int64_t c0 = (int64_t)k * c->chunk_cols, c1 = c0 + c->chunk_cols;
-            if (c1 > c->w->n_out)
-                c1 = c->w->n_out;
-            if (c->panel)
-                panel_block(c, 0, c->m, c0, c1);
-            else
-                mm_block(c, 0, c->m, c0, c1);
-        }
+        return;
     }
+    /* columns in chunks claimed one at a time: a thread that is
+     * descheduled (the machine is shared) holds up at most one chunk */
+    for (;;) {
+        long k = atomic_fetch_add_explicit(&c->next_chunk, 1, memory_order_relaxed);
+        if (k >= c->n_chunks)
+            break;
+        int64_t c0 = (int64_t)k * c->chunk_cols, c1 = c0 + c->chunk_cols;
+        if (c1 > c->w->n_out)
+            c1 = c->w->n_out;
+        if (c->xb16)
+            xb16_block(c, c0, c1);
+        else if (c->x8)
+            x8_block(c, c0, c1);
+        else if (c->panel)
+            panel_block(c, 0, c->m, c0, c1);
+        else
+            mm_block(c, 0, c->m, c0, c1);
+    }
+}
+
+/* Columns per chunk on the x8 and xb16 paths, whole groups (8 rows; xb16:
+ * 16): about 8 chunks per thread, and with several X rows at most
+ * X8_CHUNK_BYTES, so a chunk stays in L2 while the m rows pass. One row
+ * reuses nothing, so its chunks are not capped (the F16/BF16 decode kernel
+ * wants 4 groups - 4 independent FMA chains - per call, which a capped
+ * chunk of long rows does not hold). */
+static int64_t group_chunk_cols(const kvlm_weight *w, int64_t m, int nth)
+{
+    int64_t cc = (w->n_out + 8 * nth - 1) / (8 * nth);
+    int64_t cap = (int64_t)(X8_CHUNK_BYTES / w->row_bytes) / 8 * 8;
+    cc = (cc + 7) / 8 * 8;
+    /* F16/BF16 prefill tiles span 6 groups (AVX-512: 3 zmm of 2 groups
+     * each; xb16: 3 groups of 16); long rows (the FFN down projection)
+     * would cap a chunk below that and leave the smaller tiles, 20% slower */
+    if (kvlm_x8_float(w->type) && cap < X8_FLOAT_MIN_ROWS)
+        cap = X8_FLOAT_MIN_ROWS;
+    if (m > 1 && cap >= 8 && cc > cap)
+        cc = cap;
+    /* prefill tiles take x8 groups in pairs (AVX-512: one zmm holds two
+     * groups): an odd group per chunk would run alone, at half rate (Q8_0
+     * 2048 x 2048 x 512: 231 against 272 GMAC/s per thread); xb16 groups
+     * are 16 rows at any m */
+    if ((m > 1 || w->xb16) && cc >= 16)
+        cc = cc / 16 * 16;
+    int64_t min = w->xb16 ? 16 : 8;
+    return cc < min ? min : cc;
 }
 
 void kvlm_matmul(struct kvlm_threadpool *tp, const kvlm_kernel_ops *ops,
@@ -332,30 +344,13 @@ void kvlm_matmul(struct kvlm_threadpool *tp, const kvlm_kernel_ops *ops,
         .ops = ops, .w = w, .bias = bias, .x = x, .ldx = ldx, .m = m,
         .act = tr->act_type, .y = y, .ldy = ldy,
     };
-    if (w->xb16) {
-        c.xb16 = true;
-        c.xq = scratch;
-        c.xq_stride = act_stride(w);
-        kvlm_threadpool_run(m > 1 ? tp : NULL, quantize_task, &c);
-        /* chunks of whole groups: about 8 per thread; with many rows at
-         * most X8_CHUNK_BYTES, so a chunk stays in L2 while they pass */
-        int64_t cc = (w->n_out + 8 * nth - 1) / (8 * nth);
-        int64_t cap = (int64_t)(X8_CHUNK_BYTES / w->row_bytes) / 48 * 48;
-        if (cap < 48) /* the prefill tile's 3 groups, even for long rows */
-            cap = 48;
-        if (m > 1 && cc > cap)
-            cc = cap;
-        cc = (cc + 15) / 16 * 16;
-        c.chunk_cols = cc;
-        c.n_chunks = (long)((w->n_out + cc - 1) / cc);
-        atomic_init(&c.next_chunk, 0);
-        kvlm_threadpool_run(tp, dot_task, &c);
-        return;
-    }
-    /* x8 path: weights already in x8 form, or enough rows to pay for
-     * packing; F16/BF16 always (their matmul bits are x8_dot's chain) */
-    c.x8 = kvlm_x8_type(w->type) && ops->x8_dot && (w->x8 || m >= PANEL_MIN_ROWS || kvlm_x8_float(w->type));
-    if (tr->act_type == KVLM_DTYPE_F32) {
+    /* xb16 path: the BF16 matmul's layout. x8 path: weights already in x8
+     * form, or enough rows to pay for packing; F16/BF16 always (their
+     * matmul bits are x8_dot's chain) */
+    c.xb16 = w->xb16;
+    c.x8 = !c.xb16 && kvlm_x8_type(w->type) && ops->x8_dot &&
+           (w->x8 || m >= PANEL_MIN_ROWS || kvlm_x8_float(w->type));
+    if (tr->act_type == KVLM_DTYPE_F32 && !c.xb16) {
         c.xq = (const uint8_t *)x;
         c.xq_stride = (size_t)ldx * sizeof(float);
     } else {
@@ -365,47 +360,24 @@ void kvlm_matmul(struct kvlm_threadpool *tp, const kvlm_kernel_ops *ops,
             c.xsum = (int32_t *)(void *)((uint8_t *)scratch + (size_t)m * c.xq_stride);
         kvlm_threadpool_run(m > 1 ? tp : NULL, quantize_task, &c);
     }
-    if (c.x8) {
-        /* chunks of whole groups: about 8 per thread, at most X8_CHUNK_BYTES */
-        int64_t cc = (w->n_out + 8 * nth - 1) / (8 * nth);
-        int64_t cap = (int64_t)(X8_CHUNK_BYTES / w->row_bytes) / 8 * 8;
-        cc = (cc + 7) / 8 * 8;
-        /* the cap keeps a chunk in L2 while the m rows pass; one row
-         * reuses nothing, so its chunks are not capped (the F16/BF16
-         * decode kernel wants 4 groups - 4 independent FMA chains - per
-         * call, which a capped chunk of long rows does not hold) */
-        /* F16/BF16 prefill tiles span 6 groups (AVX-512: 3 zmm of 2
-         * groups each); long rows (the FFN down projection) would cap a
-         * chunk below that and leave the 1- or 2-pair tiles, 20% slower */
-        if (kvlm_x8_float(w->type) && cap < X8_FLOAT_MIN_ROWS)
-            cap = X8_FLOAT_MIN_ROWS;
-        if (m > 1 && cap >= 8 && cc > cap)
-            cc = cap;
-        /* prefill tiles take groups in pairs (AVX-512: one zmm holds two
-         * groups): an odd group per chunk would run alone, at half rate
-         * (Q8_0 2048 x 2048 x 512: 231 against 272 GMAC/s per thread) */
-        if (m > 1 && cc >= 16)
-            cc = cc / 16 * 16;
-        c.chunk_cols = cc < 8 ? 8 : cc;
-        c.n_chunks = (long)((w->n_out + c.chunk_cols - 1) / c.chunk_cols);
-        atomic_init(&c.next_chunk, 0);
-        if (!w->x8)
+    if (c.x8 || c.xb16) {
+        c.chunk_cols = group_chunk_cols(w, m, nth);
+        if (c.x8 && !w->x8)
             c.x8_stride = (size_t)c.chunk_cols * w->row_bytes;
-        kvlm_threadpool_run(tp, dot_task, &c);
-        return;
+    } else {
+        c.split_rows = m >= nth && w->n_out < (int64_t)TILE_COLS * nth;
+        if (m >= PANEL_MIN_ROWS && ops->panel_dot && w->type == KVLM_DTYPE_F32) {
+            int64_t rows = (int64_t)(PANEL_BYTES / w->row_bytes) / 4 * 4;
+            c.panel_rows = rows < 4 ? 4 : rows > 256 ? 256 : rows;
+            c.panel = true;
+        }
+        /* about 8 chunks per thread (whole panel tiles on the panel path) */
+        int64_t cc = (w->n_out + 8 * nth - 1) / (8 * nth);
+        cc = (cc + 3) / 4 * 4;
+        if (c.panel)
+            cc = c.panel_rows;
+        c.chunk_cols = cc < 4 ? 4 : cc;
     }
-    c.split_rows = m >= nth && w->n_out < (int64_t)TILE_COLS * nth;
-    if (m >= PANEL_MIN_ROWS && ops->panel_dot && w->type == KVLM_DTYPE_F32) {
-        int64_t rows = (int64_t)(PANEL_BYTES / w->row_bytes) / 4 * 4;
-        c.panel_rows = rows < 4 ? 4 : rows > 256 ? 256 : rows;
-        c.panel = true;
-    }
-    /* about 8 chunks per thread (whole panel tiles on the panel path) */
-    int64_t cc = (w->n_out + 8 * nth - 1) / (8 * nth);
-    cc = (cc + 3) / 4 * 4;
-    if (c.panel)
-        cc = c.panel_rows;
-    c.chunk_cols = cc < 4 ? 4 : cc;
     c.n_chunks = (long)((w->n_out + c.chunk_cols - 1) / c.chunk_cols);
     atomic_init(&c.next_chunk, 0);
     kvlm_threadpool_run(tp, dot_task, &c);
