@@ -81,6 +81,18 @@ static bool xb16_able(const kvlm_weight *w)
     return kvlm_x8_float(w->type) && !w->x8 && !w->xb16 && w->n_in % 2 == 0 && w->n_out >= 1 && w->data;
 }
 
+/* Queues w for the xb16 form (where xb_ok and it qualifies) or else the x8
+ * form (where on and it qualifies); todo/xb grow by one, or w stays as it is */
+static void queue(kvlm_weight *w, bool xb_ok, bool on, kvlm_weight **todo, bool *xb, int *n)
+{
+    if (xb_ok && xb16_able(w)) {
+        xb[*n] = true;
+        todo[(*n)++] = w;
+    } else if (on && repackable(w)) {
+        todo[(*n)++] = w;
+    }
+}
+
 static size_t weight_bytes(const kvlm_weight *w)
 {
     return w->row_bytes * (size_t)w->n_out;
@@ -203,17 +215,10 @@ kvlm_status kvlm_model_repack(kvlm_model *m, kvlm_progress_fn progress, void *us
     for (int l = 0; l < m->info.n_layers; l++) {
         kvlm_layer *L = &m->layers[l];
         kvlm_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wqkv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) {
-            if (bf16 && xb16_able(ws[i]))
-                xb[n] = true, todo[n++] = ws[i];
-            else if (on && repackable(ws[i]))
-                todo[n++] = ws[i];
-        }
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+            queue(ws[i], bf16, on, todo, xb, &n);
     }
-    if (bf16 && !tied_out && xb16_able(&m->output))
-        xb[n] = true, todo[n++] = &m->output;
-    else if (on && repackable(&m->output))
-        todo[n++] = &m->output;
+    queue(&m->output, bf16 && !tied_out, on, todo, xb, &n);
     for (int i = 0; i < n; i++)
         total += slot_bytes(todo[i], xb[i]);
     kvlm_status s = KVLM_OK;
@@ -226,7 +231,7 @@ kvlm_status kvlm_model_repack(kvlm_model *m, kvlm_progress_fn progress, void *us
     size_t off = 0;
     for (int i = 0; i < n && s == KVLM_OK; i++) {
         kvlm_weight *w = todo[i];
-        bool tied = w == &m->output && m->tok_embd.data == m->output.data;
+        bool tied = w == &m->output && tied_out;
         packed[i] = w->data;
         s = repack_one(m, w, base + off, tp, &lp, xb[i]);
         off += slot_bytes(w, xb[i]);
